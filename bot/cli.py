@@ -1,0 +1,149 @@
+"""Command line: `python -m bot [run|webhook|chat|ask|eval|check]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot import texts
+from bot.assistant import Assistant
+from bot.engine import Engine
+from bot.evaluation import load_cases, metrics, report, run
+from bot.knowledge import Knowledge, KnowledgeError, load_knowledge
+from bot.replies import Reply
+from bot.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+
+DEFAULT_EVAL = PROJECT_ROOT / "tests" / "data" / "eval.jsonl"
+EXIT_CONFIG = 2
+
+
+def build_assistant(settings: Settings) -> Assistant:
+    knowledge: Knowledge = load_knowledge(settings.knowledge_file).with_email(
+        settings.contact_email
+    )
+    return Assistant(knowledge, Engine(knowledge, settings.thresholds))
+
+
+def render(reply: Reply) -> str:
+    """The reply as a terminal shows it: text, then numbered choices."""
+    lines = [reply.text]
+    if reply.choices:
+        if reply.decision.action == "answer":
+            lines.append(texts.RELATED_INTRO)
+        lines.extend(f"  {n}. {c.label}" for n, c in enumerate(reply.choices, start=1))
+    return "\n".join(lines)
+
+
+def as_json(reply: Reply) -> str:
+    d = reply.decision
+    return json.dumps(
+        {
+            "action": d.action,
+            "intent": d.intent,
+            "confidence": round(max(0.0, min(1.0, d.confidence)), 4),
+            "suggestions": list(d.suggestions),
+            "text": reply.text,
+        },
+        ensure_ascii=False,
+    )
+
+
+def cmd_ask(assistant: Assistant, question: str, as_json_lines: bool, out: TextIO) -> int:
+    questions: Iterable[str] = (
+        (line.rstrip("\r\n") for line in sys.stdin) if question == "-" else [question]
+    )
+    for q in questions:
+        reply = assistant.ask(q)
+        out.write((as_json(reply) if as_json_lines else render(reply)) + "\n")
+        out.flush()
+    return 0
+
+
+def cmd_chat(
+    assistant: Assistant, read: Callable[[str], str] = input, out: TextIO = sys.stdout
+) -> int:
+    out.write(texts.CHAT_WELCOME + "\n")
+    previous: str | None = None
+    choices: tuple[str, ...] = ()
+    while True:
+        try:
+            line = read(texts.CHAT_PROMPT).strip()
+        except (EOFError, KeyboardInterrupt):
+            out.write("\n" + texts.CHAT_BYE + "\n")
+            return 0
+        if line.casefold() in texts.CHAT_EXIT_WORDS:
+            out.write(texts.CHAT_BYE + "\n")
+            return 0
+        if not line:
+            out.write(texts.CHAT_BOT + texts.EMPTY_QUESTION + "\n")
+            continue
+        if line.isdigit() and 1 <= int(line) <= len(choices):
+            reply = assistant.choose(choices[int(line) - 1])
+        else:
+            reply = assistant.ask(line, previous)
+        if reply.decision.action == "answer":
+            previous = reply.decision.intent
+        choices = tuple(c.intent for c in reply.choices)
+        out.write(texts.CHAT_BOT + render(reply) + "\n")
+
+
+def cmd_eval(assistant: Assistant, path: Path, out: TextIO) -> int:
+    outcomes = run(assistant.engine, load_cases(path))
+    out.write(f"{path}\n{report(outcomes)}\n")
+    m = metrics(outcomes)
+    out.write(
+        f"\nanswered-correct {m.answered_correct:.1%}  confidently-wrong "
+        f"{m.confidently_wrong:.1%}  off-topic handoff {m.offtopic_handoff:.1%}  "
+        f"recovered {m.recovered:.1%}\n"
+    )
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description=texts.CLI_DESCRIPTION)
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("run", help="Telegram bot, long polling")
+    sub.add_parser("webhook", help="Telegram bot, webhook server")
+    sub.add_parser("chat", help="interactive conversation in the terminal")
+    ask = sub.add_parser("ask", help="answer one question ('-' reads one per line from stdin)")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="one JSON object per question")
+    ev = sub.add_parser("eval", help="metrics on a labelled JSONL file")
+    ev.add_argument("file", nargs="?", type=Path, default=DEFAULT_EVAL)
+    sub.add_parser("check", help="validate the knowledge file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        assistant = build_assistant(settings)
+    except (ConfigError, KnowledgeError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+    command = args.command
+    if command is None:
+        command = "run" if settings.bot_token else "chat"
+        if command == "chat":
+            print(texts.CHAT_NO_TOKEN)
+    if command == "check":
+        print(f"{settings.knowledge_file}: OK ({len(assistant.knowledge.entries)} entries)")
+        return 0
+    if command == "ask":
+        return cmd_ask(assistant, args.question, args.json, sys.stdout)
+    if command == "chat":
+        return cmd_chat(assistant)
+    if command == "eval":
+        try:
+            return cmd_eval(assistant, args.file, sys.stdout)
+        except (OSError, ValueError) as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_CONFIG
+    from bot.app import serve  # the Telegram layer loads only when it is used
+
+    return serve(settings, assistant, webhook=command == "webhook")

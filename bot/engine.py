@@ -1,0 +1,269 @@
+"""The answer engine: question (+ previous intent) -> answer, suggest or handoff.
+
+It knows nothing of Telegram. Scoring has two parts that fail differently:
+* coverage: how much of the question's meaning (IDF-weighted words and word pairs, after
+  normalisation, typo correction and synonym folding) the intent's vocabulary explains;
+  words the knowledge has never seen count against every intent, which is what makes
+  "CMO của công ty X lương bao nhiêu" unsure instead of confidently wrong;
+* fuzzy: rapidfuzz similarity of the whole question to the intent's closest phrasing,
+  which rewards word order and near-duplicates of known questions.
+Job-title agreement (a question about the CMO is not about the CSO's skills) and two
+lexicon signals (another job title; a subject the article never covers) adjust the result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rapidfuzz import fuzz, process
+
+from bot.knowledge import SMALL_TALK, Entry, Knowledge
+from bot.lexicon import STOPWORDS
+from bot.normalize import PHRASES, normalize
+
+Action = Literal["answer", "suggest", "handoff"]
+
+ROLE_TOKENS: frozenset[str] = frozenset({"cso", "cmo"})
+OTHER_ROLE = "chuc_danh_khac"
+OUT_OF_SCOPE = "ngoai_pham_vi"
+# Words that mark "and what about…?" after a previous answer.
+FOLLOW_UP_STARTS: tuple[tuple[str, ...], ...] = (
+    ("con",), ("the", "con"), ("vay", "con"), ("the", "thi"), ("what", "about"),
+    ("how", "about"), ("and",), ("con", "ve"), ("thế", "còn"),
+)  # fmt: skip
+FOLLOW_UP_ENDS: tuple[tuple[str, ...], ...] = (("thi", "sao"), ("the", "nao"), ("sao",))
+TOPIC_TOKENS: dict[str, str] = {"vai_tro": "role", "trach_nhiem": "responsibilities", "ki_nang": "skills"}
+
+# A folded Vietnamese syllable: such a word is a real word we do not know ("tách"), not a
+# typo, so it is never "corrected" into a known one ("trách").
+_SYLLABLE = re.compile(
+    r"^(ngh|ng|gh|gi|kh|nh|ph|qu|th|tr|ch|[bcdghklmnprstvx])?"
+    r"(uye|uya|oai|oay|oeo|uoi|uou|ieu|yeu|uay|uao|[aeiouy]{1,2})(ch|nh|ng|[cmnpt])?$"
+)
+UNKNOWN_WEIGHT = 1.6  # weight of a word no entry knows, against IDFs of about 0.5-2.9
+BIGRAM_FACTOR = 0.6
+WEAK_MATCH = 0.6  # a word found only in an entry's answer, not in its phrasings
+SIGNATURE_SHARE = 0.4
+WEIGHTS = (0.5, 0.25, 0.25)  # coverage, fuzzy, signature
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Calibrated on tests/data/eval.jsonl; see README "Thresholds"."""
+
+    answer: float = 0.55
+    suggest: float = 0.33
+    margin: float = 0.06
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    intent: str | None
+    confidence: float
+    suggestions: tuple[str, ...] = ()
+    follow_up: bool = False
+    ranking: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+
+
+def _terms(tokens: Iterable[str]) -> tuple[list[str], list[str]]:
+    content = [t for t in tokens if t not in STOPWORDS]
+    bigrams = [f"{a} {b}" for a, b in zip(content, content[1:], strict=False)]
+    return content, bigrams
+
+
+class Engine:
+    def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
+        self.knowledge = knowledge
+        self.thresholds = thresholds or Thresholds()
+        self._entries: dict[str, Entry] = {e.id: e for e in knowledge.entries}
+        self._by_role_topic: dict[tuple[str | None, str], str] = {
+            (e.role, e.topic): e.id for e in knowledge.entries
+        }
+        strong: dict[str, set[str]] = defaultdict(set)
+        weak: dict[str, set[str]] = defaultdict(set)
+        words: set[str] = set(STOPWORDS) | PHRASES.words
+        self._docs: list[str] = []
+        self._doc_intent: list[str] = []
+        for entry in knowledge.entries:
+            phrasings = [*entry.questions, entry.title, entry.button]
+            for text in [*phrasings, *entry.keywords]:
+                words.update(normalize(text).folded)
+                content, bigrams = _terms(self._canonical(normalize(text).folded))
+                strong[entry.id].update(content, bigrams)
+            for text in phrasings:
+                self._docs.append(" ".join(_terms(self._canonical(normalize(text).folded))[0]))
+                self._doc_intent.append(entry.id)
+            words.update(normalize(entry.answer).folded)
+            content, bigrams = _terms(self._canonical(normalize(entry.answer).folded))
+            weak[entry.id].update(content, bigrams)
+        self._vocabulary = sorted(w for w in words if w.isalpha())
+        self._known_words = frozenset(words)
+        n = len(knowledge.entries)
+        # term -> {intent: match strength}; IDF from how many intents use the term.
+        self._postings: dict[str, dict[str, float]] = defaultdict(dict)
+        for intent, terms in weak.items():
+            for term in terms:
+                self._postings[term][intent] = WEAK_MATCH
+        for intent, terms in strong.items():
+            for term in terms:
+                self._postings[term][intent] = 1.0
+        self._idf = {
+            term: math.log(1 + n / sum(p.values())) for term, p in self._postings.items()
+        }
+        # An intent's signature: the words most of its phrasings share ("ki_nang" for the
+        # skills intents). A question lacking them fits the intent less well.
+        self._signature: dict[str, dict[str, float]] = {}
+        for entry in knowledge.entries:
+            counts: dict[str, int] = defaultdict(int)
+            for text in entry.questions:
+                for term in set(_terms(self._canonical(normalize(text).folded))[0]):
+                    counts[term] += 1
+            share = {t: c / len(entry.questions) for t, c in counts.items()}
+            self._signature[entry.id] = {
+                t: f * self._idf.get(t, 1.0) for t, f in share.items() if f >= SIGNATURE_SHARE
+            }
+        self._corrections: dict[str, str] = {}
+
+    # -- normalisation that needs the knowledge's vocabulary ---------------------------
+    def _correct(self, word: str) -> str:
+        """Map a misspelt word to the closest known one ("năg" -> "nang"), conservatively."""
+        if (
+            word in self._known_words
+            or len(word) < 3
+            or not word.isalpha()
+            or _SYLLABLE.match(word)
+        ):
+            return word
+        cached = self._corrections.get(word)
+        if cached is not None:
+            return cached
+        cutoff = 85.0 if len(word) <= 4 else 80.0
+        match = process.extractOne(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
+        result = word
+        if match is not None and abs(len(match[0]) - len(word)) <= 1 and match[0][0] == word[0]:
+            result = match[0]
+        if len(self._corrections) < 50_000:
+            self._corrections[word] = result
+        return result
+
+    def _canonical(self, words: tuple[str, ...]) -> tuple[str, ...]:
+        return PHRASES.apply(words)
+
+    def tokens(self, question: str) -> tuple[str, ...]:
+        """The canonical tokens the engine matches on (exposed for tests and debugging)."""
+        words = tuple(self._correct(w) for w in normalize(question).folded)
+        return self._canonical(words)
+
+    # -- scoring -------------------------------------------------------------------------
+    def rank(self, question: str) -> list[tuple[str, float]]:
+        tokens = self.tokens(question)
+        return self._rank(tokens)
+
+    def _rank(self, tokens: tuple[str, ...]) -> list[tuple[str, float]]:
+        content, bigrams = _terms(tokens)
+        if not content:
+            return [(e.id, 0.0) for e in self.knowledge.entries]
+        weights: dict[str, float] = {}
+        for term in content:
+            weights[term] = self._idf.get(term, UNKNOWN_WEIGHT)
+        for term in bigrams:
+            if term in self._idf:
+                weights[term] = self._idf[term] * BIGRAM_FACTOR
+        total = sum(weights.values())
+        coverage: dict[str, float] = defaultdict(float)
+        for term, weight in weights.items():
+            for intent, strength in self._postings.get(term, {}).items():
+                coverage[intent] += weight * strength
+        fuzzy: dict[str, float] = defaultdict(float)
+        query = " ".join(content)
+        for text, score, index in process.extract(
+            query, self._docs, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=30
+        ):
+            del text
+            intent = self._doc_intent[index]
+            fuzzy[intent] = max(fuzzy[intent], score / 100)
+        roles = ROLE_TOKENS.intersection(content)
+        out_of_scope = OUT_OF_SCOPE in content
+        scores: list[tuple[str, float]] = []
+        for entry in self.knowledge.entries:
+            signature = self._signature[entry.id]
+            sig_total = sum(signature.values())
+            sig = sum(w for t, w in signature.items() if t in weights) / sig_total if sig_total else 0.0
+            w_cov, w_fuzzy, w_sig = WEIGHTS
+            score = w_cov * coverage[entry.id] / total + w_fuzzy * fuzzy[entry.id] + w_sig * sig
+            if entry.role in ROLE_TOKENS and roles and entry.role not in roles:
+                score *= 0.55
+            elif entry.role in ROLE_TOKENS and len(roles) == 2:
+                score *= 0.85
+            if out_of_scope:
+                score *= 0.5
+            scores.append((entry.id, min(1.0, score)))
+        scores.sort(key=lambda item: item[1], reverse=True)
+        return scores
+
+    # -- decisions -----------------------------------------------------------------------
+    def decide(self, question: str, previous_intent: str | None = None) -> Decision:
+        tokens = self.tokens(question)
+        content = [t for t in tokens if t not in STOPWORDS]
+        ranking = self._rank(tokens)
+        if OTHER_ROLE in content:
+            # Another C-level title: whatever else matches, the article does not cover it.
+            return Decision("handoff", None, round(min(ranking[0][1], 0.2), 4), (), False, ())
+        decision = self._decide(ranking)
+        if previous_intent in self._entries:
+            follow = self._follow_up(tokens, content, previous_intent, decision)
+            if follow is not None:
+                return follow
+        return decision
+
+    def _decide(self, ranking: list[tuple[str, float]]) -> Decision:
+        t = self.thresholds
+        (best, best_score), (_, second_score) = ranking[0], ranking[1]
+        top = tuple(ranking[:5])
+        confidence = round(best_score, 4)
+        if best_score < t.suggest:
+            return Decision("handoff", None, confidence, (), False, top)
+        if best_score >= t.answer and best_score - second_score >= t.margin:
+            return Decision("answer", best, confidence, (), False, top)
+        choices = [best]
+        for intent, score in ranking[1:]:
+            if len(choices) == 3 or score < max(t.suggest * 0.8, best_score - 0.2):
+                break
+            if intent not in SMALL_TALK:
+                choices.append(intent)
+        return Decision("suggest", best, confidence, tuple(choices), False, top)
+
+    def _follow_up(
+        self,
+        tokens: tuple[str, ...],
+        content: list[str],
+        previous_intent: str,
+        decision: Decision,
+    ) -> Decision | None:
+        """ "còn CMO thì sao?" after a CSO-skills answer means the CMO's skills."""
+        previous = self._entries[previous_intent]
+        if previous.role not in ROLE_TOKENS:
+            return None
+        marked = any(tokens[: len(m)] == m for m in FOLLOW_UP_STARTS) or any(
+            tokens[-len(m) :] == m for m in FOLLOW_UP_ENDS
+        )
+        if decision.action == "answer" and not marked:
+            return None
+        roles = [t for t in content if t in ROLE_TOKENS]
+        topics = [TOPIC_TOKENS[t] for t in content if t in TOPIC_TOKENS]
+        rest = [t for t in content if t not in ROLE_TOKENS and t not in TOPIC_TOKENS]
+        # Only short questions made of a role and/or a topic are treated as follow-ups.
+        if len(rest) > 1 or (not roles and not topics) or len(set(roles)) > 1:
+            return None
+        role = roles[0] if roles else previous.role
+        topic = topics[0] if topics else previous.topic
+        intent = self._by_role_topic.get((role, topic))
+        if intent is None or intent == previous_intent and not topics:
+            return None
+        return Decision("answer", intent, 0.9, (), True, decision.ranking)

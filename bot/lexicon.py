@@ -1,0 +1,217 @@
+"""Words people really type, mapped to the words the knowledge file uses.
+
+Pure data, reviewed by people who speak Vietnamese. Keys are compared without diacritics.
+``ABBREVIATIONS`` rewrites single whole tokens only (so "k" is "không" but "50k" is not);
+``PHRASE_GROUPS`` rewrites multi-word phrases to one canonical phrase, longest match first.
+"""
+
+from __future__ import annotations
+
+# One token -> the words it stands for (with diacritics; folding happens afterwards).
+ABBREVIATIONS: dict[str, tuple[str, ...]] = {
+    # negation / question particles
+    "k": ("không",), "ko": ("không",), "kh": ("không",), "khg": ("không",), "hok": ("không",),
+    "hong": ("không",), "hk": ("không",), "kg": ("không",), "hem": ("không",), "khong": ("không",),
+    "j": ("gì",), "ji": ("gì",), "gi": ("gì",), "z": ("vậy",), "v": ("vậy",), "zay": ("vậy",),
+    "ntn": ("như", "thế", "nào"), "sao": ("sao",), "nao": ("nào",),
+    # everyday shorthand
+    "dc": ("được",), "dk": ("được",), "duoc": ("được",), "đuoc": ("được",),
+    "voi": ("với",), "w": ("với",),
+    "ng": ("người",), "nguoi": ("người",), "nhg": ("những",), "nhung": ("những",),
+    "mn": ("mọi", "người"), "mik": ("mình",), "mk": ("mình",), "mh": ("mình",),
+    "bn": ("bạn",), "b": ("bạn",), "ad": ("admin",), "ae": ("anh", "em"),
+    "r": ("rồi",), "ok": ("ok",), "oke": ("ok",), "okie": ("ok",),
+    "trc": ("trước",), "ns": ("nói",), "bt": ("biết",), "bik": ("biết",), "hiu": ("hiểu",),
+    "lm": ("làm",), "vc": ("việc",), "cv": ("công", "việc"), "tn": ("thế", "nào"),
+    "sđt": ("số", "điện", "thoại"), "sdt": ("số", "điện", "thoại"), "đt": ("điện", "thoại"),
+    "dt": ("điện", "thoại"), "dthoai": ("điện", "thoại"), "hotline": ("số", "điện", "thoại"),
+    "dn": ("doanh", "nghiệp"), "dnnvv": ("doanh", "nghiệp", "vừa", "và", "nhỏ"),
+    "cty": ("công", "ty"), "ct": ("công", "ty"), "tnhh": ("công", "ty"),
+    "mkt": ("marketing",), "mar": ("marketing",), "maketing": ("marketing",),
+    "makerting": ("marketing",), "marketting": ("marketing",), "mktg": ("marketing",),
+    "gđ": ("giám", "đốc"), "gd": ("giám", "đốc"), "giamdoc": ("giám", "đốc"),
+    "sale": ("sales",), "sell": ("bán",), "selling": ("bán", "hàng"),
+    "kd": ("kinh", "doanh"), "tt": ("tiếp", "thị"), "th": ("thương", "hiệu"),
+    "kn": ("kỹ", "năng"), "kns": ("kỹ", "năng"), "kĩnăng": ("kỹ", "năng"),
+    "tks": ("cảm", "ơn"), "thks": ("cảm", "ơn"), "thx": ("cảm", "ơn"),
+    "camon": ("cảm", "ơn"), "cmon": ("cảm", "ơn"), "cám": ("cảm",),
+    "thanks": ("cảm", "ơn"), "thank": ("cảm", "ơn"), "thankyou": ("cảm", "ơn"),
+    "bb": ("tạm", "biệt"), "pp": ("tạm", "biệt"), "bye": ("tạm", "biệt"),
+    "byebye": ("tạm", "biệt"), "goodbye": ("tạm", "biệt"),
+    "hi": ("chào",), "hello": ("chào",), "helo": ("chào",), "hey": ("chào",), "alo": ("chào",),
+    "hallo": ("chào",), "xc": ("xin", "chào"),
+    "vd": ("ví", "dụ"), "sp": ("sản", "phẩm"), "kh": ("khách", "hàng"), "dv": ("dịch", "vụ"),
+}
+
+# canonical phrase -> variants. Everything here is folded (no diacritics) before use.
+PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
+    "cso": (
+        "chief sales officer", "chief sale officer", "chief selling officer",
+        "sales director", "director of sales", "head of sales", "sales head",
+        "vp sales", "vp of sales", "vice president of sales", "sales chief", "sales lead",
+        "giam doc kinh doanh", "giam doc ban hang", "giam doc sales", "giam doc phu trach sales",
+        "giam doc phu trach kinh doanh", "giam doc phu trach ban hang",
+        "truong phong kinh doanh", "truong phong sales", "truong phong ban hang",
+        "truong bo phan kinh doanh", "truong bo phan ban hang", "truong bo phan sales",
+        "nguoi dung dau bo phan kinh doanh", "nguoi dung dau bo phan ban hang",
+        "nguoi dung dau sales", "nguoi dung dau doi sales", "sep sales", "sep kinh doanh",
+        "sep ban hang", "sep doi sales", "thu linh ban hang", "thu linh sales",
+        "thu linh doi ngu ban hang", "thu linh tuyen dau",
+    ),
+    "cmo": (
+        "chief marketing officer", "chief marketting officer", "marketing director",
+        "director of marketing", "head of marketing", "marketing head", "vp marketing",
+        "vp of marketing", "vice president of marketing", "marketing chief", "marketing lead",
+        "giam doc tiep thi", "giam doc marketing", "giam doc thuong hieu",
+        "giam doc phu trach marketing", "giam doc phu trach tiep thi",
+        "truong phong marketing", "truong phong tiep thi", "truong bo phan marketing",
+        "truong bo phan tiep thi", "nguoi dung dau marketing", "nguoi dung dau bo phan marketing",
+        "nguoi dung dau bo phan tiep thi", "sep marketing", "sep tiep thi",
+        "kien truc su thuong hieu",
+    ),
+    "tiep thi": ("marketing", "marketer", "tiep thi"),
+    "ban hang": ("sales", "ban hang", "chot sales", "chot don", "chot deal"),
+    "ki nang": (
+        "ky nang", "nang luc", "to chat", "pham chat", "skill", "skills", "ky nang can",
+        "kha nang", "yeu cau nang luc", "can gioi", "gioi ve", "manh ve", "thanh thao",
+        "competency", "competencies", "qualities", "need to be good at",
+    ),
+    "trach nhiem": (
+        "nhiem vu", "trong trach", "phan viec", "cong viec", "dau viec", "chiu trach nhiem",
+        "responsibility", "responsibilities", "duties", "duty", "tasks", "job", "lam nhung gi",
+        "lam nhung viec gi", "lam viec gi", "lam gi", "ganh vac", "lo nhung gi", "lo viec gi",
+        "phu trach nhung gi", "phu trach gi", "phu trach mang nao", "dam trach",
+        "manage", "quan ly nhung gi",
+    ),
+    "vai tro": (
+        "vai tro", "role", "chuc danh", "vi tri", "chuc vu", "nghia la gi",
+        "co nghia la gi", "dinh nghia", "khai niem", "what does",
+        "dam duong", "viet tat", "stand for", "stands for", "la chuc gi", "lam chuc gi",
+    ),
+    "khac biet": (
+        "khac biet", "khac nhau", "khac gi", "khac nhau gi", "khac nhau the nao",
+        "khac nhau nhu the nao", "phan biet", "so sanh", "difference", "differences",
+        "different", "compare", "comparison", "versus", "diem khac", "giong va khac",
+        "giong nhau", "khac",
+    ),
+    "hop tac": (
+        "hop tac", "phoi hop", "lam viec chung", "lam viec cung nhau", "ket hop", "bo tro",
+        "bo sung cho nhau", "ho tro lan nhau", "ho tro nhau", "cung nhau", "collaborate",
+        "collaboration", "work together", "working together", "lien ket", "cong tac",
+        "giao thoa", "diem chung", "chung tay", "dong hanh", "teamwork", "align", "alignment",
+        "lam viec voi nhau", "lam viec chung voi nhau", "lam chung",
+    ),
+    "hieu qua": (
+        "hieu qua", "tron tru", "suon se", "nhip nhang", "an y", "effective", "effectively",
+        "tot hon", "tot nhat", "bi quyet", "meo", "tips", "tip", "best practice",
+        "best practices", "nhuan nhuyen", "hai hoa", "tot dep",
+    ),
+    "doanh nghiep": (
+        "doanh nghiep", "cong ti", "business", "company", "companies", "firm", "to chuc",
+        "cong ti minh", "enterprise",
+    ),
+    "nho": ("nho", "be", "small", "nho le", "ti hon", "sieu nho", "vua va nho", "sme", "smes"),
+    "khoi nghiep": (
+        "khoi nghiep", "startup", "start up", "startups", "moi thanh lap", "moi mo",
+        "moi thanh lap", "giai doan dau", "moi khoi nghiep", "early stage",
+    ),
+    "tap doan": (
+        "tap doan", "corporation", "enterprise lon", "cong ti lon", "doanh nghiep lon",
+        "large company", "big company", "quy mo lon",
+    ),
+    "thuong hieu": ("thuong hieu", "brand", "branding", "nhan dien thuong hieu"),
+    "doanh thu": ("doanh thu", "revenue", "doanh so", "sales target", "chi tieu doanh so"),
+    "ngan sach": ("ngan sach", "budget", "kinh phi"),
+    "so dien thoai": (
+        "so dien thoai", "dien thoai", "phone", "phone number", "so phone", "so hotline",
+        "goi dien", "goi", "call", "hotline", "zalo", "so lien lac", "so de goi",
+    ),
+    "dia chi": (
+        "dia chi", "address", "tru so", "van phong", "o dau", "cho nao", "duong nao",
+        "location", "where", "den truc tiep", "toi noi",
+    ),
+    "lien he": (
+        "lien he", "lien lac", "contact", "ket noi", "gap nhan vien", "nhan vien ho tro",
+        "cham soc khach hang", "cskh", "tu van vien", "tong dai", "support", "customer service",
+        "nguoi that", "email", "mail", "e mail", "gmail",
+    ),
+    "gio lam viec": (
+        "gio lam viec", "24 7", "24 24", "ngoai gio", "gio hanh chinh", "may gio", "gio mo cua",
+        "mo cua", "hours", "opening hours", "truc", "ca dem", "cuoi tuan", "le tet",
+        "nua dem", "ban dem", "chu nhat",
+    ),
+    "tom lai": (
+        "tom lai", "tom tat", "ket luan", "tom gon", "y chinh", "summary", "summarize",
+        "conclusion", "tl dr", "tldr", "dieu quan trong nhat", "nho dieu gi", "chot lai",
+        "noi ngan gon", "ngan gon",
+    ),
+    "chao": ("xin chao", "chao", "chao ban", "chao ad", "chao admin", "good morning"),
+    "cam on": ("cam on", "thank you", "thanks a lot", "many thanks", "cam on nhieu"),
+    "tam biet": ("tam biet", "hen gap lai", "see you", "goodbye", "chao tam biet", "bye bye"),
+    "huong dan": (
+        "huong dan", "help", "tro giup", "giup do", "lam duoc gi", "lam dc gi", "dung de lam gi",
+        "ban la ai", "bot la ai", "chuc nang", "how to use", "su dung", "menu", "start",
+    ),
+}
+
+PHRASE_GROUPS.update(
+    {
+        "khi nao": (
+            "khi nao", "luc nao", "bao gio", "thoi diem nao", "giai doan nao", "when",
+            "khi nao thi", "den luc", "tai sao can", "co nen", "nen tuyen", "nen co",
+        ),
+        "la_gi": ("la gi", "la cai gi", "what is", "what s"),
+        "la_ai": ("la ai", "who is", "la nguoi nhu the nao"),
+        # Other job titles: the article says nothing about them, so the bot must not answer.
+        "chuc_danh_khac": (
+            "cto", "cfo", "cio", "coo", "ceo", "cpo", "cdo", "cco", "chro", "cxo", "cro",
+            "chief technology officer", "chief financial officer", "chief executive officer",
+            "chief operating officer", "chief information officer", "chief product officer",
+            "chief human resources officer", "chief data officer", "chief customer officer",
+            "chief revenue officer", "chief people officer", "chief legal officer",
+            "giam doc tai chinh", "giam doc nhan su", "giam doc cong nghe", "giam doc ki thuat",
+            "giam doc dieu hanh", "giam doc van hanh", "giam doc san xuat", "giam doc san pham",
+            "giam doc thong tin", "giam doc du lieu", "giam doc phap che", "giam doc mua hang",
+            "tong giam doc", "pho giam doc", "chu tich", "ke toan truong", "ke toan",
+            "truong phong nhan su", "truong phong ke toan", "truong phong hanh chinh",
+            "truong phong ki thuat", "nhan su", "hr", "hr manager", "lap trinh vien",
+            "developer", "designer", "thu ki", "luat su", "cfo", "project manager",
+            "product manager", "ke toan vien", "quan ly du an", "truong phong it",
+        ),
+        # Subjects the article never covers: asking about them is out of scope even when a
+        # CSO or CMO is named ("lương CSO bao nhiêu?").
+        "ngoai_pham_vi": (
+            "muc luong", "thu nhap", "salary", "luong bao nhieu", "dai ngo", "luong cso",
+            "luong cmo", "luong cua", "tien luong", "luong thang", "luong thuong", "luong khoang",
+            "tuyen dung", "ung tuyen", "xin viec", "phong van", "tim viec", "viec lam",
+            "chung chi", "khoa hoc", "bang cap", "hoc phi", "hoc o dau", "truong dai hoc",
+            "gia ca", "gia tien", "gia bao nhieu", "bao nhieu tien", "bang gia", "chi phi", "phi dich vu", "hoan tien",
+            "doi tra", "tra hang", "don hang", "van chuyen", "giao hang", "refund", "order",
+            "ship", "thoi tiet", "weather", "mua bao", "troi mua", "tran dau", "ti so",
+            "ve xem", "ve tran", "mua ve", "da voi", "cau thu", "bong da", "world cup", "soi keo",
+            "ca cuoc", "ca do", "lich thi dau", "ngoai hang anh", "champions league", "euro",
+            "joke", "truyen cuoi", "ke chuyen", "cong thuc", "nau", "mon an", "recipe",
+            "bitcoin", "crypto", "chung khoan", "co phieu", "lai suat", "vay von", "hien tai",
+            "hien nay", "bay gio", "nam nay", "nam ngoai", "tin tuc", "news", "the thao",
+            "bai hat", "phim", "game", "du lich", "khach san", "ve may bay", "covid",
+        ),
+        # The publisher's own name contains "bóng đá": it is the company, not football.
+        "ben_ban": (
+            "truyen thong bong da", "ben ban", "ben minh", "cong ti ban", "cong ti cac ban",
+            "ben em", "shop", "quy cong ti",
+        ),
+    }
+)
+
+# Words that carry no meaning for choosing an answer (compared without diacritics).
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    la gi cua va thi co khong cho minh toi ban a nhe nha vay the nao nhung cac mot duoc ve o
+    trong den de voi nay do ay oi ha u em anh chi hoi xin giup lam on ne nhi chu roi thoi
+    dang se da bi hay hoac ma nhu sao ra len di vao moi rat qua cung luon chi ah uh uhm um
+    nhe nhen nghen ak ck vay the hen ho dum giup minh toi tui tao t m b e a c ad admin bot
+    ok ja cai ve nhu the nao sao z gium giup voi nhe ko thu biet muon hieu cho hoi xem
+    the a nhi thi vui long please pls plz i you me the is are a an of to for in on and or what
+    how which who why can could would should does do it this that my your about tell
+    """.split()
+)

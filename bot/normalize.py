@@ -1,0 +1,122 @@
+"""Vietnamese text normalisation: the one place that decides what "the same words" means.
+
+Users type with or without diacritics, in NFC or NFD, with old or new tone placement,
+in teencode and with English job titles. Everything is reduced to two comparable forms:
+``accented`` (lower-case, canonical diacritics) and ``folded`` (no diacritics at all),
+both tokenised, with abbreviations expanded token by token so that "50k" stays "50k".
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+from bot.lexicon import ABBREVIATIONS, PHRASE_GROUPS
+
+# A question longer than this is cut before matching: a pasted novel must cost no more
+# than a normal question, and no FAQ question needs more words than this.
+MAX_QUERY_CHARS = 400
+
+_TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}  # grave acute tilde hook dot
+_INVISIBLE = re.compile(
+    "[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2069\ufeff\ufe00-\ufe0f]"
+)
+_NON_WORD = re.compile(r"[^\w]+|_+")
+# Old-style tone placement puts the mark on the second vowel of oa/oe/uy when nothing
+# follows ("hoà", "khoẻ", "thuỷ"); the new style puts it on the first ("hòa", "khỏe",
+# "thủy"). Only open syllables differ, so only those are rewritten.
+_OLD_TONE = re.compile(r"([oO])([aAeE])([\u0300\u0301\u0303\u0309\u0323])(?![^\W\d_])")
+_OLD_TONE_UY = re.compile(r"(?<![qQ])([uU])([yY])([\u0300\u0301\u0303\u0309\u0323])(?![^\W\d_])")
+# "kĩ"/"kỹ", "lí"/"lý", "mĩ"/"mỹ": after a consonant a final y and i are the same sound.
+_Y_AS_I = re.compile(r"\b([bcdghklmnpqrstvx]+)y\b")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """A question in comparable form: ``accented`` and ``folded`` words, position by position."""
+
+    accented: tuple[str, ...]
+    folded: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.folded)
+
+    @property
+    def has_diacritics(self) -> bool:
+        return self.accented != self.folded
+
+
+def clean(text: str) -> str:
+    """Drop invisible and control characters, unify Unicode form, cap the length."""
+    text = _INVISIBLE.sub("", text)
+    text = unicodedata.normalize("NFD", text[: MAX_QUERY_CHARS * 4])
+    # A flood of combining marks on one letter carries no meaning: keep at most two.
+    text = re.sub(r"([\u0300-\u036f]{2})[\u0300-\u036f]+", r"\1", text)
+    text = _OLD_TONE.sub(r"\1\3\2", text)
+    text = _OLD_TONE_UY.sub(r"\1\3\2", text)
+    return unicodedata.normalize("NFC", text)[:MAX_QUERY_CHARS]
+
+
+def fold(text: str) -> str:
+    """Remove every diacritic: "Giám đốc" -> "Giam doc"."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in _NON_WORD.split(text.casefold()) if t]
+
+
+def _expand(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    for token in tokens:
+        out.extend(ABBREVIATIONS.get(fold(token), (token,)))
+    return out
+
+
+def fold_word(word: str) -> str:
+    """Fold one lower-case word, treating final y and i after a consonant as the same."""
+    return _Y_AS_I.sub(r"\1i", fold(word))
+
+
+@lru_cache(maxsize=8192)
+def normalize(text: str) -> Normalized:
+    """Both comparable forms of a question; pure, so cached for repeated phrasings."""
+    accented = _expand(_tokens(clean(text)))
+    return Normalized(accented=tuple(accented), folded=tuple(fold_word(t) for t in accented))
+
+
+class PhraseTable:
+    """Multi-word phrases -> one canonical token, matched longest first."""
+
+    def __init__(self, groups: dict[str, tuple[str, ...]]) -> None:
+        self.table: dict[tuple[str, ...], str] = {}
+        for canonical, variants in groups.items():
+            token = "_".join(fold_word(w) for w in canonical.split())
+            for variant in (canonical, *variants):
+                key = tuple(fold_word(w) for w in _expand(_tokens(variant)))
+                self.table.setdefault(key, token)
+        self.max_len = max(len(k) for k in self.table)
+        self.words: frozenset[str] = frozenset(w for key in self.table for w in key)
+
+    def apply(self, words: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+        i, n = 0, len(words)
+        while i < n:
+            for length in range(min(self.max_len, n - i), 0, -1):
+                canonical = self.table.get(words[i : i + length])
+                if canonical is not None:
+                    out.append(canonical)
+                    i += length
+                    break
+            else:
+                out.append(words[i])
+                i += 1
+        return tuple(out)
+
+
+PHRASES = PhraseTable(PHRASE_GROUPS)

@@ -1,0 +1,113 @@
+"""All configuration, read once at start-up from the environment and `.env`, then passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.engine import Thresholds
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_KNOWLEDGE = PROJECT_ROOT / "knowledge" / "faq.json"
+
+
+class ConfigError(Exception):
+    """A setting has a bad value; the message is one line naming the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: AnyHttpUrl = AnyHttpUrl("https://api.telegram.org")
+    knowledge_file: Path = DEFAULT_KNOWLEDGE
+    contact_email: str = ""
+
+    answer_threshold: float = Field(default=Thresholds().answer, ge=0, le=1)
+    suggest_threshold: float = Field(default=Thresholds().suggest, ge=0, le=1)
+    answer_margin: float = Field(default=Thresholds().margin, ge=0, le=1)
+    follow_up_ttl: float = Field(default=600, gt=0)
+
+    drop_pending_updates: bool = True
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "/telegram/webhook"
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _token_shape(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        head, _, tail = text.strip().partition(":")
+        if not head.isdigit() or not tail:
+            # Never echo the value: it is a secret even when malformed.
+            raise ValueError("expected the form 123456:ABC... given by @BotFather")
+        return text.strip()
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        value = value.strip()
+        if value and ("@" not in value or " " in value or "protected" in value):
+            raise ValueError("not an email address")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Settings:
+        if self.suggest_threshold > self.answer_threshold:
+            raise ValueError("SUGGEST_THRESHOLD must not be above ANSWER_THRESHOLD")
+        return self
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            answer=self.answer_threshold,
+            suggest=self.suggest_threshold,
+            margin=self.answer_margin,
+        )
+
+    @property
+    def api_base(self) -> str:
+        return str(self.telegram_api_url).rstrip("/")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, or ConfigError naming the first bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "_".join(str(p) for p in first["loc"]).upper() or "SETTINGS"
+        message = first["msg"].removeprefix("Value error, ")
+        if name == "SETTINGS" and "_THRESHOLD" in message:
+            raise ConfigError(f"Cấu hình không hợp lệ: {message}") from None
+        raise ConfigError(f"Cấu hình không hợp lệ: {name}: {message}") from None
