@@ -48,17 +48,19 @@ _SYLLABLE = re.compile(
 UNKNOWN_WEIGHT = 1.6  # weight of a word no entry knows, against IDFs of about 0.5-2.9
 BIGRAM_FACTOR = 0.6
 WEAK_MATCH = 0.6  # a word found only in an entry's answer, not in its phrasings
-SIGNATURE_SHARE = 0.4
-WEIGHTS = (0.5, 0.25, 0.25)  # coverage, fuzzy, signature
+SIGNATURE_SHARE = 0.6
+SIGNATURE_PENALTY = 0.3
+COVERAGE_SHARE = 0.65
+KNOWN_POWER = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """Calibrated on tests/data/eval.jsonl; see README "Thresholds"."""
 
-    answer: float = 0.55
-    suggest: float = 0.33
-    margin: float = 0.06
+    answer: float = 0.38
+    suggest: float = 0.35
+    margin: float = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +102,9 @@ class Engine:
                 self._docs.append(" ".join(_terms(self._canonical(normalize(text).folded))[0]))
                 self._doc_intent.append(entry.id)
             words.update(normalize(entry.answer).folded)
-            content, bigrams = _terms(self._canonical(normalize(entry.answer).folded))
-            weak[entry.id].update(content, bigrams)
+            if entry.id not in SMALL_TALK:  # small-talk answers mention every topic
+                content, bigrams = _terms(self._canonical(normalize(entry.answer).folded))
+                weak[entry.id].update(content, bigrams)
         self._vocabulary = sorted(w for w in words if w.isalpha())
         self._known_words = frozenset(words)
         n = len(knowledge.entries)
@@ -114,7 +117,8 @@ class Engine:
             for term in terms:
                 self._postings[term][intent] = 1.0
         self._idf = {
-            term: math.log(1 + n / sum(p.values())) for term, p in self._postings.items()
+            term: math.log(1 + n / (sum(v == 1.0 for v in p.values()) or len(p)))
+            for term, p in self._postings.items()
         }
         # An intent's signature: the words most of its phrasings share ("ki_nang" for the
         # skills intents). A question lacking them fits the intent less well.
@@ -188,21 +192,27 @@ class Engine:
             del text
             intent = self._doc_intent[index]
             fuzzy[intent] = max(fuzzy[intent], score / 100)
+        # Words no entry knows ("Vinamilk", "hoa hồng") lower every score alike.
+        known = sum(w for t, w in weights.items() if t in self._idf and " " not in t)
+        unigram_total = sum(w for t, w in weights.items() if " " not in t)
+        knownness = (known / unigram_total) ** KNOWN_POWER if unigram_total else 0.0
         roles = ROLE_TOKENS.intersection(content)
         out_of_scope = OUT_OF_SCOPE in content
         scores: list[tuple[str, float]] = []
         for entry in self.knowledge.entries:
+            score = COVERAGE_SHARE * coverage[entry.id] / total
+            score += (1 - COVERAGE_SHARE) * fuzzy[entry.id]
             signature = self._signature[entry.id]
-            sig_total = sum(signature.values())
-            sig = sum(w for t, w in signature.items() if t in weights) / sig_total if sig_total else 0.0
-            w_cov, w_fuzzy, w_sig = WEIGHTS
-            score = w_cov * coverage[entry.id] / total + w_fuzzy * fuzzy[entry.id] + w_sig * sig
+            if signature:
+                missing = sum(w for t, w in signature.items() if t not in weights)
+                score *= 1 - SIGNATURE_PENALTY * missing / sum(signature.values())
             if entry.role in ROLE_TOKENS and roles and entry.role not in roles:
                 score *= 0.55
             elif entry.role in ROLE_TOKENS and len(roles) == 2:
                 score *= 0.85
             if out_of_scope:
                 score *= 0.5
+            score *= knownness
             scores.append((entry.id, min(1.0, score)))
         scores.sort(key=lambda item: item[1], reverse=True)
         return scores

@@ -22,7 +22,9 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "bn": ("bạn",), "b": ("bạn",), "ad": ("admin",), "ae": ("anh", "em"),
     "r": ("rồi",), "ok": ("ok",), "oke": ("ok",), "okie": ("ok",),
     "trc": ("trước",), "ns": ("nói",), "bt": ("biết",), "bik": ("biết",), "hiu": ("hiểu",),
-    "lm": ("làm",), "vc": ("việc",), "cv": ("công", "việc"), "tn": ("thế", "nào"),
+    "lm": ("làm",), "vc": ("việc",), "cv": ("công", "việc"), "tn": ("thế", "nào"), "nvu": ("nhiệm", "vụ"),
+    "helu": ("chào",), "hellu": ("chào",), "hii": ("chào",), "hiii": ("chào",), "chao": ("chào",),
+    "lg": ("lương",), "thág": ("tháng",),
     "sđt": ("số", "điện", "thoại"), "sdt": ("số", "điện", "thoại"), "đt": ("điện", "thoại"),
     "dt": ("điện", "thoại"), "dthoai": ("điện", "thoại"), "hotline": ("số", "điện", "thoại"),
     "dn": ("doanh", "nghiệp"), "dnnvv": ("doanh", "nghiệp", "vừa", "và", "nhỏ"),
@@ -40,6 +42,23 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "byebye": ("tạm", "biệt"), "goodbye": ("tạm", "biệt"),
     "hi": ("chào",), "hello": ("chào",), "helo": ("chào",), "hey": ("chào",), "alo": ("chào",),
     "hallo": ("chào",), "xc": ("xin", "chào"),
+    # English words in mixed questions, mapped to the article's Vietnamese.
+    "creative": ("sáng", "tạo"), "creativity": ("sáng", "tạo"), "innovation": ("đổi", "mới"),
+    "innovative": ("đổi", "mới"), "data": ("dữ", "liệu"), "driven": ("dựa", "trên"),
+    "negotiation": ("đàm", "phán"), "negotiate": ("đàm", "phán"), "communication": ("giao", "tiếp"),
+    "leadership": ("lãnh", "đạo"), "leader": ("lãnh", "đạo"), "strategy": ("chiến", "lược"),
+    "strategies": ("chiến", "lược"), "customer": ("khách", "hàng"), "customers": ("khách", "hàng"),
+    "insight": ("thông", "tin"), "insights": ("thông", "tin"), "share": ("chia", "sẻ"),
+    "sharing": ("chia", "sẻ"), "market": ("thị", "trường"), "research": ("nghiên", "cứu"),
+    "competitor": ("đối", "thủ"), "competitors": ("đối", "thủ"), "team": ("đội", "ngũ"),
+    "target": ("chỉ", "tiêu"), "targets": ("chỉ", "tiêu"), "kpi": ("chỉ", "tiêu"),
+    "campaign": ("chiến", "dịch"), "campaigns": ("chiến", "dịch"), "analysis": ("phân", "tích"),
+    "analytics": ("phân", "tích"), "analyze": ("phân", "tích"), "measure": ("đo", "lường"),
+    "growth": ("tăng", "trưởng"), "demand": ("nhu", "cầu"), "focus": ("tập", "trung"),
+    "own": ("phụ", "trách"), "owns": ("phụ", "trách"), "handle": ("phụ", "trách"),
+    "responsible": ("chịu", "trách", "nhiệm"), "build": ("xây", "dựng"), "hire": ("tuyển",),
+    "hiring": ("tuyển",), "recruit": ("tuyển",), "manage": ("quản", "lý"),
+    "management": ("quản", "lý"), "trg": ("trong",),
     "vd": ("ví", "dụ"), "sp": ("sản", "phẩm"), "kh": ("khách", "hàng"), "dv": ("dịch", "vụ"),
 }
 
@@ -73,7 +92,9 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
     "ban hang": ("sales", "ban hang", "chot sales", "chot don", "chot deal"),
     "ki nang": (
         "ky nang", "nang luc", "to chat", "pham chat", "skill", "skills", "ky nang can",
-        "kha nang", "yeu cau nang luc", "can gioi", "gioi ve", "manh ve", "thanh thao",
+        "kha nang", "yeu cau nang luc", "can gioi", "gioi ve", "manh ve", "thanh thao", "gioi",
+        "hieu sau", "hieu biet", "kien thuc", "am hieu", "ren luyen", "trang bi", "ren", "soft skill",
+        "soft skills", "hard skill", "hard skills", "can co gi", "can nhung gi",
         "competency", "competencies", "qualities", "need to be good at",
     ),
     "trach nhiem": (
@@ -85,7 +106,7 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "vai tro": (
         "vai tro", "role", "chuc danh", "vi tri", "chuc vu", "nghia la gi",
-        "co nghia la gi", "dinh nghia", "khai niem", "what does",
+        "co nghia la gi", "dinh nghia", "khai niem", "what does", "la ai", "who is", "who s",
         "dam duong", "viet tat", "stand for", "stands for", "la chuc gi", "lam chuc gi",
     ),
     "khac biet": (
@@ -103,14 +124,18 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "hieu qua": (
         "hieu qua", "tron tru", "suon se", "nhip nhang", "an y", "effective", "effectively",
-        "tot hon", "tot nhat", "bi quyet", "meo", "tips", "tip", "best practice",
+        "tot hon", "tot nhat", "bi quyet", "meo", "tips", "tip", "best practice", "lam sao de",
+        "lam the nao de", "cach nao de", "cach de", "goi y", "cai thien", "gan ket", "nen lam gi",
+        "can lam gi", "khong mau thuan", "tranh mau thuan", "how to", "how can", "cach nao",
+        "bang cach nao", "phai lam sao", "lam cach nao", "cach",
         "best practices", "nhuan nhuyen", "hai hoa", "tot dep",
     ),
     "doanh nghiep": (
         "doanh nghiep", "cong ti", "business", "company", "companies", "firm", "to chuc",
         "cong ti minh", "enterprise",
     ),
-    "nho": ("nho", "be", "small", "nho le", "ti hon", "sieu nho", "vua va nho", "sme", "smes"),
+    "nho": ("nho", "be", "small", "nho le", "ti hon", "sieu nho", "sme", "smes", "it nguoi"),
+    "vua_va_nho": ("vua va nho", "nho va vua", "quy mo vua"),
     "khoi nghiep": (
         "khoi nghiep", "startup", "start up", "startups", "moi thanh lap", "moi mo",
         "moi thanh lap", "giai doan dau", "moi khoi nghiep", "early stage",
@@ -128,7 +153,8 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "dia chi": (
         "dia chi", "address", "tru so", "van phong", "o dau", "cho nao", "duong nao",
-        "location", "where", "den truc tiep", "toi noi",
+        "location", "where", "den truc tiep", "toi noi", "nam o dau", "nam o", "o duong nao",
+        "quan may", "quan nao",
     ),
     "lien he": (
         "lien he", "lien lac", "contact", "ket noi", "gap nhan vien", "nhan vien ho tro",
@@ -136,7 +162,7 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
         "nguoi that", "email", "mail", "e mail", "gmail",
     ),
     "gio lam viec": (
-        "gio lam viec", "24 7", "24 24", "ngoai gio", "gio hanh chinh", "may gio", "gio mo cua",
+        "gio lam viec", "24 7", "24 24", "ngoai gio hanh chinh", "ngoai gio", "gio hanh chinh", "may gio", "gio mo cua",
         "mo cua", "hours", "opening hours", "truc", "ca dem", "cuoi tuan", "le tet",
         "nua dem", "ban dem", "chu nhat",
     ),
@@ -147,10 +173,16 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "chao": ("xin chao", "chao", "chao ban", "chao ad", "chao admin", "good morning"),
     "cam on": ("cam on", "thank you", "thanks a lot", "many thanks", "cam on nhieu"),
-    "tam biet": ("tam biet", "hen gap lai", "see you", "goodbye", "chao tam biet", "bye bye"),
+    "tam biet": (
+        "tam biet", "hen gap lai", "see you", "goodbye", "chao tam biet", "bye bye", "hen lan sau",
+        "hen khi khac", "hen hom khac", "hen dip khac", "hen lan khac", "di day", "off day",
+        "chao nhe", "minh di nhe", "noi chuyen tiep", "noi chuyen sau",
+    ),
     "huong dan": (
         "huong dan", "help", "tro giup", "giup do", "lam duoc gi", "lam dc gi", "dung de lam gi",
         "ban la ai", "bot la ai", "chuc nang", "how to use", "su dung", "menu", "start",
+        "hoi nhung gi", "hoi gi", "hoi duoc gi", "hoi duoc nhung gi", "chu de", "chu de nao",
+        "what can you do", "can you do", "nen hoi gi", "hoi cai gi", "biet gi", "tu van gi",
     ),
 }
 
@@ -160,8 +192,32 @@ PHRASE_GROUPS.update(
             "khi nao", "luc nao", "bao gio", "thoi diem nao", "giai doan nao", "when",
             "khi nao thi", "den luc", "tai sao can", "co nen", "nen tuyen", "nen co",
         ),
+        "do_luong": ("do luong",),
+        "doi_ban_hang": (
+            "luc luong ban hang", "doi ngu ban hang", "doi ngu sales", "doi sales", "team sales",
+            "sales team", "doi ban hang", "phong kinh doanh", "phong sales", "phong ban hang",
+            "bo phan ban hang", "bo phan kinh doanh", "bo phan sales", "khoi ban hang",
+            "khoi kinh doanh", "khoi sales", "nhan vien ban hang", "nhan vien sales", "sales rep",
+        ),
+        "doi_tiep_thi": (
+            "doi ngu marketing", "doi ngu tiep thi", "doi marketing", "team marketing",
+            "marketing team", "phong marketing", "phong tiep thi", "bo phan marketing",
+            "bo phan tiep thi", "khoi marketing", "khoi tiep thi",
+        ),
+        # Framing words that carry no information about which answer is wanted.
+        "": (
+            "then chot", "quan trong nhat", "cot loi", "chu yeu", "co ban", "cu the", "noi chung",
+            "thuc su", "chinh xac", "ngoi ghe", "ngoi vao ghe", "vi tri nay", "vi tri do", "vi tri ay", "chuc danh nay", "len lam", "tro thanh", "muon lam",
+            "de lam", "o cuong vi", "cuong vi", "o vi tri", "nguoi ta", "hay vi", "duoc vi",
+            "cho minh hoi", "cho em hoi", "cho toi hoi", "xin hoi", "cho hoi", "ban oi", "ad oi",
+            "shop oi", "a oi", "anh chi oi", "mong duoc giai dap", "giai dap giup", "giai thich giup",
+            "nho ban", "lam on", "vui long", "mot chut", "ti", "chut", "doi voi", "trong cong ti",
+            "trong doanh nghiep", "cua doanh nghiep", "trong to chuc",
+        ),
+        "luc_luong": ("luc luong",),
+        "so_luong": ("so luong",),
+        "chat_luong": ("chat luong",),
         "la_gi": ("la gi", "la cai gi", "what is", "what s"),
-        "la_ai": ("la ai", "who is", "la nguoi nhu the nao"),
         # Other job titles: the article says nothing about them, so the bot must not answer.
         "chuc_danh_khac": (
             "cto", "cfo", "cio", "coo", "ceo", "cpo", "cdo", "cco", "chro", "cxo", "cro",
@@ -182,7 +238,7 @@ PHRASE_GROUPS.update(
         # CSO or CMO is named ("lương CSO bao nhiêu?").
         "ngoai_pham_vi": (
             "muc luong", "thu nhap", "salary", "luong bao nhieu", "dai ngo", "luong cso",
-            "luong cmo", "luong cua", "tien luong", "luong thang", "luong thuong", "luong khoang",
+            "luong cmo", "luong cua", "luong", "tien luong", "luong thang", "luong thuong", "luong khoang",
             "tuyen dung", "ung tuyen", "xin viec", "phong van", "tim viec", "viec lam",
             "chung chi", "khoa hoc", "bang cap", "hoc phi", "hoc o dau", "truong dai hoc",
             "gia ca", "gia tien", "gia bao nhieu", "bao nhieu tien", "bang gia", "chi phi", "phi dich vu", "hoan tien",
@@ -190,7 +246,11 @@ PHRASE_GROUPS.update(
             "ship", "thoi tiet", "weather", "mua bao", "troi mua", "tran dau", "ti so",
             "ve xem", "ve tran", "mua ve", "da voi", "cau thu", "bong da", "world cup", "soi keo",
             "ca cuoc", "ca do", "lich thi dau", "ngoai hang anh", "champions league", "euro",
-            "joke", "truyen cuoi", "ke chuyen", "cong thuc", "nau", "mon an", "recipe",
+            "joke", "truyen cuoi", "nop cv", "mau cv", "gui cv", "viet cv", "cv xin viec", "ho so",
+            "resume", "headhunt",
+            "hoa hong", "co phan", "nghi phep", "kinh nghiem", "sach", "earn", "an ninh mang",
+            "security", "bao mat", "hoc nganh", "nganh gi", "mat khau", "password", "van ta",
+            "bai van", "tho", "dich", "translate", "code", "ke chuyen", "cong thuc", "nau", "mon an", "recipe",
             "bitcoin", "crypto", "chung khoan", "co phieu", "lai suat", "vay von", "hien tai",
             "hien nay", "bay gio", "nam nay", "nam ngoai", "tin tuc", "news", "the thao",
             "bai hat", "phim", "game", "du lich", "khach san", "ve may bay", "covid",
@@ -203,15 +263,28 @@ PHRASE_GROUPS.update(
     }
 )
 
+# Second pass, over canonical tokens: who leads a team is that team's chief.
+_LEADS = ("dan dat", "dung dau", "lanh dao", "sep", "truong", "quan li", "chi huy", "cam dau",
+          "head", "lead", "leader", "giam doc", "nguoi dan dat", "nguoi dung dau",
+          "nguoi lanh dao", "nguoi quan li", "nguoi cam dau", "thu linh", "dan dat va thuc day")
+COMBINATIONS: dict[str, tuple[str, ...]] = {
+    "cso": tuple(f"{lead} {team}" for lead in _LEADS for team in ("doi_ban_hang", "ban_hang")),
+    "cmo": tuple(f"{lead} {team}" for lead in _LEADS for team in ("doi_tiep_thi", "tiep_thi")),
+}
+
 # Words that carry no meaning for choosing an answer (compared without diacritics).
 STOPWORDS: frozenset[str] = frozenset(
     """
     la gi cua va thi co khong cho minh toi ban a nhe nha vay the nao nhung cac mot duoc ve o
-    trong den de voi nay do ay oi ha u em anh chi hoi xin giup lam on ne nhi chu roi thoi
-    dang se da bi hay hoac ma nhu sao ra len di vao moi rat qua cung luon chi ah uh uhm um
-    nhe nhen nghen ak ck vay the hen ho dum giup minh toi tui tao t m b e a c ad admin bot
-    ok ja cai ve nhu the nao sao z gium giup voi nhe ko thu biet muon hieu cho hoi xem
-    the a nhi thi vui long please pls plz i you me the is are a an of to for in on and or what
-    how which who why can could would should does do it this that my your about tell
+    trong den de voi nay do ay oi ha u em anh chi hoi xin giup lam on ne nhi chu roi thoi dang
+    se da bi hay hoac ma nhu sao ra len di vao moi rat qua cung luon ah uh uhm um nhen nghen ak
+    ck ho dum tui t m b e c ad admin bot ok ja cai z gium ko thu biet muon hieu xem vui
+    long please pls plz la_gi la_ai ai nguoi ta thuong cu kieu phai vi tai nen nhieu lai that
+    van con nua them day kia bao may tren duoi neu tat chua kha vang sai to ong ba no nhau
+    chac chan lien quan ke
+    i you me we they he she it the a an is are was were be been do does did what which who
+    how why can could would should will shall may might must need needs have has had of to
+    in on at for with and or but my your our their its this that these those about please
+    tell so very much many there here just also any some all main key most more really
     """.split()
 )

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.lexicon import ABBREVIATIONS, PHRASE_GROUPS
+from bot.lexicon import ABBREVIATIONS, COMBINATIONS, PHRASE_GROUPS
 
 # A question longer than this is cut before matching: a pasted novel must cost no more
 # than a normal question, and no FAQ question needs more words than this.
@@ -93,13 +93,18 @@ def normalize(text: str) -> Normalized:
 class PhraseTable:
     """Multi-word phrases -> one canonical token, matched longest first."""
 
-    def __init__(self, groups: dict[str, tuple[str, ...]]) -> None:
+    def __init__(self, groups: dict[str, tuple[str, ...]], *, raw: bool = False) -> None:
+        """``raw`` keys are already canonical tokens separated by spaces (a second pass)."""
         self.table: dict[tuple[str, ...], str] = {}
         for canonical, variants in groups.items():
-            token = "_".join(fold_word(w) for w in canonical.split())
+            token = "_".join(fold_word(w) for w in canonical.split())  # "" drops the phrase
             for variant in (canonical, *variants):
-                key = tuple(fold_word(w) for w in _expand(_tokens(variant)))
-                self.table.setdefault(key, token)
+                if raw:
+                    key = tuple(variant.split())
+                else:
+                    key = tuple(fold_word(w) for w in _expand(_tokens(variant)))
+                if key:
+                    self.table.setdefault(key, token)
         self.max_len = max(len(k) for k in self.table)
         self.words: frozenset[str] = frozenset(w for key in self.table for w in key)
 
@@ -110,7 +115,8 @@ class PhraseTable:
             for length in range(min(self.max_len, n - i), 0, -1):
                 canonical = self.table.get(words[i : i + length])
                 if canonical is not None:
-                    out.append(canonical)
+                    if canonical:
+                        out.append(canonical)
                     i += length
                     break
             else:
@@ -119,4 +125,16 @@ class PhraseTable:
         return tuple(out)
 
 
-PHRASES = PhraseTable(PHRASE_GROUPS)
+class Phrases:
+    """Two passes: words -> concepts, then concept combinations -> roles."""
+
+    def __init__(self) -> None:
+        self.first = PhraseTable(PHRASE_GROUPS)
+        self.second = PhraseTable(COMBINATIONS, raw=True)
+        self.words = self.first.words
+
+    def apply(self, words: tuple[str, ...]) -> tuple[str, ...]:
+        return self.second.apply(self.first.apply(words))
+
+
+PHRASES = Phrases()
