@@ -90,8 +90,7 @@ class Engine:
         strong: dict[str, set[str]] = defaultdict(set)
         weak: dict[str, set[str]] = defaultdict(set)
         words: set[str] = set(STOPWORDS) | PHRASES.words
-        self._docs: list[str] = []
-        self._doc_intent: list[str] = []
+        self._docs: dict[str, list[str]] = defaultdict(list)
         for entry in knowledge.entries:
             phrasings = [*entry.questions, entry.title, entry.button]
             for text in [*phrasings, *entry.keywords]:
@@ -99,8 +98,8 @@ class Engine:
                 content, bigrams = _terms(self._canonical(normalize(text).folded))
                 strong[entry.id].update(content, bigrams)
             for text in phrasings:
-                self._docs.append(" ".join(_terms(self._canonical(normalize(text).folded))[0]))
-                self._doc_intent.append(entry.id)
+                doc = " ".join(_terms(self._canonical(normalize(text).folded))[0])
+                self._docs[entry.id].append(doc)
             words.update(normalize(entry.answer).folded)
             if entry.id not in SMALL_TALK:  # small-talk answers mention every topic
                 content, bigrams = _terms(self._canonical(normalize(entry.answer).folded))
@@ -132,6 +131,7 @@ class Engine:
             self._signature[entry.id] = {
                 t: f * self._idf.get(t, 1.0) for t, f in share.items() if f >= SIGNATURE_SHARE
             }
+        self._signature_total = {i: sum(sig.values()) for i, sig in self._signature.items()}
         self._corrections: dict[str, str] = {}
 
     # -- normalisation that needs the knowledge's vocabulary ---------------------------
@@ -184,14 +184,7 @@ class Engine:
         for term, weight in weights.items():
             for intent, strength in self._postings.get(term, {}).items():
                 coverage[intent] += weight * strength
-        fuzzy: dict[str, float] = defaultdict(float)
         query = " ".join(content)
-        for text, score, index in process.extract(
-            query, self._docs, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=30
-        ):
-            del text
-            intent = self._doc_intent[index]
-            fuzzy[intent] = max(fuzzy[intent], score / 100)
         # Words no entry knows ("Vinamilk", "hoa hồng") lower every score alike.
         known = sum(w for t, w in weights.items() if t in self._idf and " " not in t)
         unigram_total = sum(w for t, w in weights.items() if " " not in t)
@@ -200,12 +193,15 @@ class Engine:
         out_of_scope = OUT_OF_SCOPE in content
         scores: list[tuple[str, float]] = []
         for entry in self.knowledge.entries:
-            score = COVERAGE_SHARE * coverage[entry.id] / total
-            score += (1 - COVERAGE_SHARE) * fuzzy[entry.id]
+            closest = process.extractOne(
+                query, self._docs[entry.id], scorer=fuzz.token_sort_ratio, score_cutoff=30
+            )
+            fuzzy = closest[1] / 100 if closest is not None else 0.0
+            score = COVERAGE_SHARE * coverage[entry.id] / total + (1 - COVERAGE_SHARE) * fuzzy
             signature = self._signature[entry.id]
             if signature:
                 missing = sum(w for t, w in signature.items() if t not in weights)
-                score *= 1 - SIGNATURE_PENALTY * missing / sum(signature.values())
+                score *= 1 - SIGNATURE_PENALTY * missing / self._signature_total[entry.id]
             if entry.role in ROLE_TOKENS and roles and entry.role not in roles:
                 score *= 0.55
             elif entry.role in ROLE_TOKENS and len(roles) == 2:

@@ -17,7 +17,7 @@ from bot.lexicon import ABBREVIATIONS, COMBINATIONS, PHRASE_GROUPS
 
 # A question longer than this is cut before matching: a pasted novel must cost no more
 # than a normal question, and no FAQ question needs more words than this.
-MAX_QUERY_CHARS = 400
+MAX_QUERY_CHARS = 300
 
 _TONE_MARKS = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}  # grave acute tilde hook dot
 _INVISIBLE = re.compile(
@@ -52,13 +52,20 @@ class Normalized:
 
 def clean(text: str) -> str:
     """Drop invisible and control characters, unify Unicode form, cap the length."""
+    if len(text) > MAX_QUERY_CHARS * 4:
+        text = text[: MAX_QUERY_CHARS * 2] + " " + text[-MAX_QUERY_CHARS * 2 :]
     text = _INVISIBLE.sub("", text)
-    text = unicodedata.normalize("NFD", text[: MAX_QUERY_CHARS * 4])
+    text = unicodedata.normalize("NFD", text)
     # A flood of combining marks on one letter carries no meaning: keep at most two.
     text = re.sub(r"([\u0300-\u036f]{2})[\u0300-\u036f]+", r"\1", text)
     text = _OLD_TONE.sub(r"\1\3\2", text)
     text = _OLD_TONE_UY.sub(r"\1\3\2", text)
-    return unicodedata.normalize("NFC", text)[:MAX_QUERY_CHARS]
+    text = unicodedata.normalize("NFC", text)
+    if len(text) > MAX_QUERY_CHARS:
+        # People put the actual question last, after the story: keep the start and the end.
+        head = MAX_QUERY_CHARS // 3
+        text = text[:head] + " " + text[-(MAX_QUERY_CHARS - head) :]
+    return text
 
 
 def fold(text: str) -> str:

@@ -44,8 +44,22 @@ NON_TEXT = (
     "Bạn vui lòng gõ câu hỏi của mình, ví dụ: «CMO cần những kỹ năng gì?»"
 )
 STALE_BUTTON = "Nút này đã hết hạn. Bạn vui lòng gõ lại câu hỏi nhé."
+FEEDBACK_UP = "👍"
+FEEDBACK_DOWN = "👎"
+START_GREETING = "Xin chào {name}! 👋"
+START_GREETING_ANONYMOUS = "Xin chào bạn! 👋"
 START_TOPICS = "Bạn muốn tìm hiểu chủ đề nào?"
 CONTACT_CARD_NAME = "Hỗ trợ khách hàng"
+HANDOFF_QUESTION = "Câu hỏi bạn đã gửi: «{question}»"
+MENTION_ONLY = "Mình đây! Bạn muốn hỏi gì về CSO hoặc CMO ạ?"
+UNKNOWN_COMMAND = (
+    "Mình chưa hiểu lệnh này. Bạn có thể dùng /start, /help, /contact "
+    "hoặc gõ câu hỏi trực tiếp nhé."
+)
+ERROR_REPLY = (
+    "Xin lỗi bạn, mình vừa gặp sự cố nên chưa trả lời được. "
+    "Bạn vui lòng thử lại sau ít phút, hoặc gõ /contact để liên hệ đội ngũ hỗ trợ."
+)
 
 TOPIC_BUTTONS: tuple[tuple[str, str], ...] = (
     ("cso_role", "CSO"),
@@ -63,6 +77,16 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("help", "Bot làm được gì"),
     ("contact", "Thông tin liên hệ hỗ trợ"),
 )
+
+
+# Start-up problems (one line on stderr, exit code 2), in the style of settings.load_settings
+CONFIG_NO_TOKEN = (
+    "Cấu hình không hợp lệ: BOT_TOKEN: cần có để chạy bot Telegram (tạo bot với @BotFather)"
+)
+CONFIG_NO_WEBHOOK_URL = (
+    "Cấu hình không hợp lệ: WEBHOOK_URL: cần có cho chế độ webhook (địa chỉ HTTPS công khai)"
+)
+CONFIG_TOKEN_REJECTED = "Cấu hình không hợp lệ: BOT_TOKEN: Telegram từ chối token này"
 
 
 def contact_lines(contact: Contact) -> list[str]:
