@@ -13,6 +13,7 @@ lexicon signals (another job title; a subject the article never covers) adjust t
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import defaultdict
@@ -37,7 +38,11 @@ FOLLOW_UP_STARTS: tuple[tuple[str, ...], ...] = (
     ("how", "about"), ("and",), ("con", "ve"), ("thế", "còn"),
 )  # fmt: skip
 FOLLOW_UP_ENDS: tuple[tuple[str, ...], ...] = (("thi", "sao"), ("the", "nao"), ("sao",))
-TOPIC_TOKENS: dict[str, str] = {"vai_tro": "role", "trach_nhiem": "responsibilities", "ki_nang": "skills"}
+TOPIC_TOKENS: dict[str, str] = {
+    "vai_tro": "role",
+    "trach_nhiem": "responsibilities",
+    "ki_nang": "skills",
+}
 
 # A folded Vietnamese syllable: such a word is a real word we do not know ("tách"), not a
 # typo, so it is never "corrected" into a known one ("trách").
@@ -49,6 +54,8 @@ UNKNOWN_WEIGHT = 1.6  # weight of a word no entry knows, against IDFs of about 0
 BIGRAM_FACTOR = 0.6
 WEAK_MATCH = 0.6  # a word found only in an entry's answer, not in its phrasings
 SIGNATURE_SHARE = 0.6
+OTHER_ROLE_FACTOR = 0.55  # a CSO-only answer to a question that names only the CMO
+BOTH_ROLES_FACTOR = 0.75  # a one-role answer to a question naming both roles
 SIGNATURE_PENALTY = 0.3
 COVERAGE_SHARE = 0.65
 KNOWN_POWER = 1.0
@@ -75,7 +82,7 @@ class Decision:
 
 def _terms(tokens: Iterable[str]) -> tuple[list[str], list[str]]:
     content = [t for t in tokens if t not in STOPWORDS]
-    bigrams = [f"{a} {b}" for a, b in zip(content, content[1:], strict=False)]
+    bigrams = [f"{a} {b}" for a, b in itertools.pairwise(content)]
     return content, bigrams
 
 
@@ -203,9 +210,9 @@ class Engine:
                 missing = sum(w for t, w in signature.items() if t not in weights)
                 score *= 1 - SIGNATURE_PENALTY * missing / self._signature_total[entry.id]
             if entry.role in ROLE_TOKENS and roles and entry.role not in roles:
-                score *= 0.55
+                score *= OTHER_ROLE_FACTOR
             elif entry.role in ROLE_TOKENS and len(roles) == 2:
-                score *= 0.85
+                score *= BOTH_ROLES_FACTOR
             if out_of_scope:
                 score *= 0.5
             score *= knownness
@@ -270,6 +277,6 @@ class Engine:
         role = roles[0] if roles else previous.role
         topic = topics[0] if topics else previous.topic
         intent = self._by_role_topic.get((role, topic))
-        if intent is None or intent == previous_intent and not topics:
+        if intent is None or (intent == previous_intent and not topics):
             return None
         return Decision("answer", intent, 0.9, (), True, decision.ranking)

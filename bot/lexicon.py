@@ -46,12 +46,12 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "creative": ("sáng", "tạo"), "creativity": ("sáng", "tạo"), "innovation": ("đổi", "mới"),
     "innovative": ("đổi", "mới"), "data": ("dữ", "liệu"), "driven": ("dựa", "trên"),
     "negotiation": ("đàm", "phán"), "negotiate": ("đàm", "phán"), "communication": ("giao", "tiếp"),
-    "leadership": ("lãnh", "đạo"), "leader": ("lãnh", "đạo"), "strategy": ("chiến", "lược"),
+    "strategy": ("chiến", "lược"),
     "strategies": ("chiến", "lược"), "customer": ("khách", "hàng"), "customers": ("khách", "hàng"),
     "insight": ("thông", "tin"), "insights": ("thông", "tin"), "share": ("chia", "sẻ"),
     "sharing": ("chia", "sẻ"), "market": ("thị", "trường"), "research": ("nghiên", "cứu"),
     "competitor": ("đối", "thủ"), "competitors": ("đối", "thủ"), "team": ("đội", "ngũ"),
-    "target": ("chỉ", "tiêu"), "targets": ("chỉ", "tiêu"), "kpi": ("chỉ", "tiêu"),
+    "target": ("chỉ", "tiêu"), "targets": ("chỉ", "tiêu"),
     "campaign": ("chiến", "dịch"), "campaigns": ("chiến", "dịch"), "analysis": ("phân", "tích"),
     "analytics": ("phân", "tích"), "analyze": ("phân", "tích"), "measure": ("đo", "lường"),
     "growth": ("tăng", "trưởng"), "demand": ("nhu", "cầu"), "focus": ("tập", "trung"),
@@ -59,7 +59,7 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "responsible": ("chịu", "trách", "nhiệm"), "build": ("xây", "dựng"), "hire": ("tuyển",),
     "hiring": ("tuyển",), "recruit": ("tuyển",), "manage": ("quản", "lý"),
     "management": ("quản", "lý"), "trg": ("trong",),
-    "vd": ("ví", "dụ"), "sp": ("sản", "phẩm"), "kh": ("khách", "hàng"), "dv": ("dịch", "vụ"),
+    "vd": ("ví", "dụ"), "sp": ("sản", "phẩm"), "dv": ("dịch", "vụ"),
 }
 
 # canonical phrase -> variants. Everything here is folded (no diacritics) before use.
@@ -74,7 +74,7 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
         "truong bo phan kinh doanh", "truong bo phan ban hang", "truong bo phan sales",
         "nguoi dung dau bo phan kinh doanh", "nguoi dung dau bo phan ban hang",
         "nguoi dung dau sales", "nguoi dung dau doi sales", "sep sales", "sep kinh doanh",
-        "sep ban hang", "sep doi sales", "thu linh ban hang", "thu linh sales",
+        "sep ban hang", "sep doi sales", "thu linh ban hang", "thu linh sales", "thu linh",
         "thu linh doi ngu ban hang", "thu linh tuyen dau",
     ),
     "cmo": (
@@ -193,6 +193,10 @@ PHRASE_GROUPS.update(
             "khi nao thi", "den luc", "tai sao can", "co nen", "nen tuyen", "nen co",
         ),
         "do_luong": ("do luong",),
+        "lanh_dao": (
+            "lanh dao", "dan dat", "leader", "leadership", "chi huy", "cam dau",
+            "dan dat va thuc day", "dan dat dao tao va thuc day",
+        ),
         "doi_ban_hang": (
             "luc luong ban hang", "doi ngu ban hang", "doi ngu sales", "doi sales", "team sales",
             "sales team", "doi ban hang", "phong kinh doanh", "phong sales", "phong ban hang",
@@ -264,9 +268,8 @@ PHRASE_GROUPS.update(
 )
 
 # Second pass, over canonical tokens: who leads a team is that team's chief.
-_LEADS = ("dan dat", "dung dau", "lanh dao", "sep", "truong", "quan li", "chi huy", "cam dau",
-          "head", "lead", "leader", "giam doc", "nguoi dan dat", "nguoi dung dau",
-          "nguoi lanh dao", "nguoi quan li", "nguoi cam dau", "thu linh", "dan dat va thuc day")
+_LEADS = ("lanh_dao", "dung dau", "sep", "truong", "quan li", "head", "lead", "giam doc",
+          "nguoi lanh_dao", "nguoi dung dau", "nguoi quan li")
 COMBINATIONS: dict[str, tuple[str, ...]] = {
     "cso": tuple(f"{lead} {team}" for lead in _LEADS for team in ("doi_ban_hang", "ban_hang")),
     "cmo": tuple(f"{lead} {team}" for lead in _LEADS for team in ("doi_tiep_thi", "tiep_thi")),
