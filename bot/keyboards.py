@@ -89,7 +89,7 @@ def reply_keyboard(reply: Reply, *, feedback: bool) -> InlineKeyboardMarkup | No
             builder.row(*row)
         if feedback and reply.decision.intent is not None:
             builder.row(*feedback_row(reply.decision.intent))
-    if not builder.buttons:
+    if not list(builder.buttons):
         return None
     return builder.as_markup()
 

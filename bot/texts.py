@@ -97,4 +97,7 @@ def contact_lines(contact: Contact) -> list[str]:
     lines.append(CONTACT_HOURS.format(hours=contact.hours))
     return lines
 
-CLI_DESCRIPTION = "Trợ lý hỗ trợ khách hàng về CSO và CMO (Telegram, trò chuyện trên máy, đánh giá)."
+
+CLI_DESCRIPTION = (
+    "Trợ lý hỗ trợ khách hàng về CSO và CMO (Telegram, trò chuyện trên máy, đánh giá)."
+)

@@ -13,8 +13,8 @@ from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters, User
 
 from bot import texts
 from bot.assistant import FollowUpContext
-from bot.knowledge import SMALL_TALK, Contact
 from bot.keyboards import reply_keyboard
+from bot.knowledge import SMALL_TALK, Contact
 from bot.replies import Reply
 from bot.telegram_text import quote, shorten, split_text
 

@@ -1,0 +1,68 @@
+"""Inline button presses. Every callback query is answered exactly once: a topic press with
+an empty answer before the reply is sent, a 👍/👎 press with thanks, and anything stale,
+forged or unparsable with texts.STALE_BUTTON."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, Message
+
+from bot import texts
+from bot.assistant import Assistant, FollowUpContext
+from bot.handlers.common import conversation_key, deliver, remember
+from bot.keyboards import FeedbackCb, TopicCb, Vote, has_feedback, without_feedback
+from bot.replies import HANDOFF
+
+logger = logging.getLogger(__name__)
+
+
+async def on_topic(
+    callback: CallbackQuery,
+    callback_data: TopicCb,
+    assistant: Assistant,
+    follow_ups: FollowUpContext,
+) -> None:
+    message = callback.message
+    try:
+        reply = assistant.choose(callback_data.intent)
+    except KeyError:  # an intent id this knowledge does not have (old or forged button)
+        reply = None
+    if reply is None or not isinstance(message, Message):
+        await callback.answer(texts.STALE_BUTTON)
+        return
+    await callback.answer()
+    remember(follow_ups, conversation_key(message.chat.id, callback.from_user.id), reply)
+    await deliver(message, reply, assistant.knowledge.contact)
+
+
+async def on_feedback(
+    callback: CallbackQuery, callback_data: FeedbackCb, assistant: Assistant
+) -> None:
+    message = callback.message
+    intent = callback_data.intent
+    if intent == HANDOFF or not assistant.knows(intent) or not isinstance(message, Message):
+        await callback.answer(texts.STALE_BUTTON)
+        return
+    up = callback_data.vote is Vote.UP
+    await callback.answer(texts.FEEDBACK_THANKS_UP if up else texts.FEEDBACK_THANKS_DOWN)
+    logger.info("feedback intent=%s vote=%s", intent, callback_data.vote.value)
+    if has_feedback(message.reply_markup):
+        try:
+            await message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
+        except TelegramBadRequest as exc:  # already edited, or too old to edit: harmless
+            logger.info("feedback row not removed: %s", exc.message)
+
+
+async def on_stale(callback: CallbackQuery) -> None:
+    await callback.answer(texts.STALE_BUTTON)
+
+
+def build_router() -> Router:
+    router = Router(name="buttons")
+    router.callback_query.register(on_topic, TopicCb.filter())
+    router.callback_query.register(on_feedback, FeedbackCb.filter())
+    router.callback_query.register(on_stale)
+    return router
