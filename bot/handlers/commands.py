@@ -45,26 +45,22 @@ async def on_start(message: Message, assistant: Assistant) -> None:
     )
 
 
-async def on_help(message: Message, assistant: Assistant) -> None:
-    reply = assistant.choose("help")
+async def _answer_topic(message: Message, assistant: Assistant, intent: str) -> None:
     await deliver(
         message,
-        reply,
+        assistant.choose(intent),
         assistant.knowledge.contact,
         feedback=False,
         reply_parameters=group_reply_to(message),
     )
+
+
+async def on_help(message: Message, assistant: Assistant) -> None:
+    await _answer_topic(message, assistant, "help")
 
 
 async def on_contact(message: Message, assistant: Assistant) -> None:
-    reply = assistant.choose("contact")
-    await deliver(
-        message,
-        reply,
-        assistant.knowledge.contact,
-        feedback=False,
-        reply_parameters=group_reply_to(message),
-    )
+    await _answer_topic(message, assistant, "contact")
 
 
 async def on_other_command(message: Message) -> None:
