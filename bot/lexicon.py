@@ -134,7 +134,10 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
         "doanh nghiep", "cong ti", "business", "company", "companies", "firm", "to chuc",
         "cong ti minh", "enterprise",
     ),
-    "nho": ("nho", "be", "small", "nho le", "ti hon", "sieu nho", "sme", "smes", "it nguoi"),
+    "nho": (
+        "nho", "be", "small", "nho le", "ti hon", "sieu nho", "sme", "smes", "it nguoi", "cua hang",
+        "cua hang gia dinh", "ho kinh doanh", "ho gia dinh", "kinh doanh gia dinh", "tiem",
+    ),
     "vua_va_nho": ("vua va nho", "nho va vua", "quy mo vua"),
     "khoi nghiep": (
         "khoi nghiep", "startup", "start up", "startups", "moi thanh lap", "moi mo",
@@ -169,7 +172,8 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
     "tom lai": (
         "tom lai", "tom tat", "ket luan", "tom gon", "y chinh", "summary", "summarize",
         "conclusion", "tl dr", "tldr", "dieu quan trong nhat", "nho dieu gi", "chot lai",
-        "noi ngan gon", "ngan gon",
+        "noi ngan gon", "ngan gon", "doc xong", "sau khi doc", "mau chot", "diem chinh",
+        "noi dung chinh", "rot cuoc", "chia khoa thanh cong", "thong diep",
     ),
     "chao": ("xin chao", "chao", "chao ban", "chao ad", "chao admin", "good morning"),
     "cam on": ("cam on", "thank you", "thanks a lot", "many thanks", "cam on nhieu"),
