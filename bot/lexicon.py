@@ -102,7 +102,8 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
         "responsibility", "responsibilities", "duties", "duty", "tasks", "job", "lam nhung gi",
         "lam nhung viec gi", "lam viec gi", "lam gi", "ganh vac", "lo nhung gi", "lo viec gi",
         "phu trach nhung gi", "phu trach gi", "phu trach mang nao", "dam trach",
-        "manage", "quan ly nhung gi",
+        "manage", "quan ly nhung gi", "ai lo", "ai phu trach", "ai chiu trach nhiem", "ai dam nhan",
+        "ai dam nhiem", "la viec cua ai", "ai ganh", "do ai", "thuoc ve ai",
     ),
     "vai tro": (
         "vai tro", "role", "chuc danh", "vi tri", "chuc vu", "nghia la gi",
