@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 import unicodedata
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from settings_env import clean_env
 
 from bot.assistant import Assistant
 from bot.cli import cmd_chat
@@ -21,14 +21,6 @@ from bot.knowledge import load_knowledge
 from bot.settings import DEFAULT_KNOWLEDGE
 from bot.texts import CHAT_PROMPT
 
-SETTINGS_ENV = (
-    "BOT_TOKEN",
-    "KNOWLEDGE_FILE",
-    "CONTACT_EMAIL",
-    "ANSWER_THRESHOLD",
-    "SUGGEST_THRESHOLD",
-    "ANSWER_MARGIN",
-)
 PHONE = "028 3817 2459"
 KEYS = {"action", "intent", "confidence", "suggestions", "text"}
 
@@ -40,7 +32,7 @@ def assistant() -> Assistant:
 
 
 def _bot(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTINGS_ENV}
+    env = clean_env()
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=tmp_path,  # no stray .env

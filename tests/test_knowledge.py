@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from settings_env import SETTINGS_ENV, clean_env
 
 from bot.assistant import Assistant
 from bot.cli import build_assistant
@@ -20,14 +20,6 @@ from bot.replies import HANDOFF
 from bot.settings import DEFAULT_KNOWLEDGE, PROJECT_ROOT, load_settings
 
 EVAL_FILE = PROJECT_ROOT / "tests" / "data" / "eval.jsonl"
-SETTINGS_ENV = (
-    "BOT_TOKEN",
-    "KNOWLEDGE_FILE",
-    "CONTACT_EMAIL",
-    "ANSWER_THRESHOLD",
-    "SUGGEST_THRESHOLD",
-    "ANSWER_MARGIN",
-)
 
 Data = dict[str, Any]
 
@@ -46,12 +38,6 @@ def _index(data: Data, intent: str) -> int:
 def _write(path: Path, data: Data) -> Path:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
     return path
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.upper() not in SETTINGS_ENV}
-    env.update(extra)
-    return env
 
 
 # -- the real file ------------------------------------------------------------------------------
@@ -177,7 +163,7 @@ def _check(tmp_path: Path, knowledge_file: Path) -> subprocess.CompletedProcess[
     return subprocess.run(
         [sys.executable, "-m", "bot", "check"],
         cwd=tmp_path,
-        env=_clean_env(KNOWLEDGE_FILE=str(knowledge_file)),
+        env=clean_env(KNOWLEDGE_FILE=str(knowledge_file)),
         capture_output=True,
         text=True,
         encoding="utf-8",
