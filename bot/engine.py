@@ -102,14 +102,14 @@ class Engine:
             phrasings = [*entry.questions, entry.title, entry.button]
             for text in [*phrasings, *entry.keywords]:
                 words.update(normalize(text).folded)
-                content, bigrams = _terms(self._canonical(normalize(text).folded))
+                content, bigrams = self._text_terms(text)
                 strong[entry.id].update(content, bigrams)
             for text in phrasings:
-                doc = " ".join(_terms(self._canonical(normalize(text).folded))[0])
+                doc = " ".join(self._text_terms(text)[0])
                 self._docs[entry.id].append(doc)
             words.update(normalize(entry.answer).folded)
             if entry.id not in SMALL_TALK:  # small-talk answers mention every topic
-                content, bigrams = _terms(self._canonical(normalize(entry.answer).folded))
+                content, bigrams = self._text_terms(entry.answer)
                 weak[entry.id].update(content, bigrams)
         self._vocabulary = sorted(w for w in words if w.isalpha())
         self._known_words = frozenset(words)
@@ -132,7 +132,7 @@ class Engine:
         for entry in knowledge.entries:
             counts: dict[str, int] = defaultdict(int)
             for text in entry.questions:
-                for term in set(_terms(self._canonical(normalize(text).folded))[0]):
+                for term in set(self._text_terms(text)[0]):
                     counts[term] += 1
             share = {t: c / len(entry.questions) for t, c in counts.items()}
             self._signature[entry.id] = {
@@ -163,13 +163,15 @@ class Engine:
             self._corrections[word] = result
         return result
 
-    def _canonical(self, words: tuple[str, ...]) -> tuple[str, ...]:
-        return PHRASES.apply(words)
+    @staticmethod
+    def _text_terms(text: str) -> tuple[list[str], list[str]]:
+        """Terms of a knowledge text (no typo correction: the knowledge is spelt right)."""
+        return _terms(PHRASES.apply(normalize(text).folded))
 
     def tokens(self, question: str) -> tuple[str, ...]:
         """The canonical tokens the engine matches on (exposed for tests and debugging)."""
         words = tuple(self._correct(w) for w in normalize(question).folded)
-        return self._canonical(words)
+        return PHRASES.apply(words)
 
     # -- scoring -------------------------------------------------------------------------
     def rank(self, question: str) -> list[tuple[str, float]]:

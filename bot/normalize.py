@@ -41,14 +41,6 @@ class Normalized:
     accented: tuple[str, ...]
     folded: tuple[str, ...]
 
-    @property
-    def text(self) -> str:
-        return " ".join(self.folded)
-
-    @property
-    def has_diacritics(self) -> bool:
-        return self.accented != self.folded
-
 
 def clean(text: str) -> str:
     """Drop invisible and control characters, unify Unicode form, cap the length."""
