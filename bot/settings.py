@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -14,12 +14,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.engine import Thresholds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE = PROJECT_ROOT / "knowledge" / "faq.json"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
 
 class ConfigError(Exception):
@@ -49,6 +50,19 @@ class Settings(BaseSettings):
     webhook_path: str = "/telegram/webhook"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    # Support operations: the database, the operators' forum group, the admins.
+    data_dir: Path = DEFAULT_DATA_DIR
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    operator_chat_id: int | None = None
+    handoff_timeout: float = Field(default=900, gt=0)
+    operator_rate: int = Field(default=20, ge=1, le=600)
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    # Flood control: each user may send `flood_burst` messages at once, then `flood_rate`
+    # messages a second on average.
+    flood_rate: float = Field(default=1.0, gt=0)
+    flood_burst: int = Field(default=5, ge=1)
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -85,6 +99,30 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", text):
             raise ValueError("1-256 characters, only A-Z, a-z, 0-9, _ and -")
         return text
+
+    @field_validator("operator_chat_id", mode="before")
+    @classmethod
+    def _operator_chat(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value.strip())
+        if isinstance(value, int) and value >= 0:
+            # Users have positive ids; a group's id is negative (-100… for a supergroup).
+            raise ValueError(
+                "must be the operator group's id, a negative number like -1001234567890"
+            )
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in re.split(r"[\s,;]+", value) if p]
+            if not all(p.isdigit() for p in parts):
+                raise ValueError("expected Telegram user ids separated by commas, like 123,456")
+            return frozenset(int(p) for p in parts)
+        return value
 
     @field_validator("webhook_path")
     @classmethod

@@ -79,6 +79,16 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Flood control (bot/flood.py)
+# (texts for flood control go here)
+
+# Live handoff to operators (bot/handoff.py, bot/handlers/operators.py)
+# (texts for live handoff go here)
+
+# Admin commands and reports (bot/handlers/admin.py, bot/reports.py)
+# (texts for admin commands and reports go here)
+
+
 # Start-up problems (one line on stderr, exit code 2), in the style of settings.load_settings
 CONFIG_NO_TOKEN = (
     "Cấu hình không hợp lệ: BOT_TOKEN: cần có để chạy bot Telegram (tạo bot với @BotFather)"
