@@ -21,19 +21,25 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter, TelegramUnauthorizedError
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import BotCommand, TelegramObject
+from aiogram.types import BotCommand, TelegramObject, Update
+from aiogram.utils.backoff import BackoffConfig
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
 from bot import texts
 from bot.assistant import Assistant, FollowUpContext
+from bot.flood import FloodControl
 from bot.handlers import build_routers
 from bot.handlers.errors import on_error
+from bot.handoff import FailureStreak, HandoffDesk
+from bot.knowledge_edit import LiveKnowledge
 from bot.settings import Settings
+from bot.storage import Storage, StorageError
 
 logger = logging.getLogger("bot")
 
@@ -41,6 +47,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 SHUTDOWN_GRACE = 10.0  # seconds given to replies still being sent when the bot stops
+# Long polling handles at most this many updates at once; while they are all busy (a slow Bot
+# API, a crowd of users) polling stops fetching, and the rest wait at Telegram.
+MAX_CONCURRENT_UPDATES = 64
 REDACTED = "[REDACTED]"
 
 
@@ -154,10 +163,11 @@ def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
 
 class InFlight(BaseMiddleware):
     """Tracks updates being handled, so that shutdown can wait for their replies (polling
-    stops on SIGTERM without waiting for handler tasks)."""
+    stops on SIGTERM without waiting for handler tasks), and the last update taken."""
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.last_update_id: int | None = None
 
     async def __call__(
         self,
@@ -168,6 +178,8 @@ class InFlight(BaseMiddleware):
         task = asyncio.current_task()
         if task is not None:
             self.tasks.add(task)
+        if isinstance(event, Update):
+            self.last_update_id = max(self.last_update_id or 0, event.update_id)
         try:
             return await handler(event, data)
         finally:
@@ -175,11 +187,24 @@ class InFlight(BaseMiddleware):
                 self.tasks.discard(task)
 
     async def wait(self, grace: float) -> None:
+        """Until no update is being handled, `grace` seconds at most (updates that polling
+        handed over just before it stopped are waited for too)."""
         current = asyncio.current_task()
-        pending = [task for task in self.tasks if task is not current and not task.done()]
-        if pending:
-            logger.info("waiting for %d update(s) still being handled", len(pending))
-            await asyncio.wait(pending, timeout=grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        announced = False
+        while True:
+            pending = [task for task in self.tasks if task is not current and not task.done()]
+            if not pending:
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                logger.warning("%d update(s) not finished after %s s", len(pending), grace)
+                return
+            if not announced:
+                logger.info("waiting for %d update(s) still being handled", len(pending))
+                announced = True
+            await asyncio.wait(pending, timeout=remaining)
 
 
 class ChatOrder(BaseMiddleware):
@@ -227,27 +252,61 @@ async def on_startup(bot: Bot) -> None:
         logger.warning("setMyCommands failed: %s", exc)
 
 
-def build_dispatcher(settings: Settings, assistant: Assistant) -> Dispatcher:
-    """The conversation: every router, the error handler and the start/stop hooks. The
-    Assistant, Settings and the follow-up context reach handlers by name (aiogram's
-    dependency injection): `assistant`, `settings`, `follow_ups`."""
+def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage) -> Dispatcher:
+    """The conversation: every router, the error handler and the start/stop hooks.
+
+    What handlers need reaches them by name (aiogram's dependency injection): `assistant`,
+    `settings`, `follow_ups`, `streaks`, `db` (the Storage; not `storage=`, which aiogram's
+    Dispatcher takes for its FSM storage) and `desk` (live handoff, None when OPERATOR_CHAT_ID
+    is not set). The caller opens the Storage and closes it after the dispatcher has stopped.
+    """
     in_flight = InFlight()
+    desk = None
+    if settings.operator_chat_id is not None:
+        desk = HandoffDesk(
+            settings.operator_chat_id,
+            storage,
+            assistant,
+            timeout=settings.handoff_timeout,
+            rate=settings.operator_rate,
+        )
     dp = Dispatcher(
         assistant=assistant,
         settings=settings,
         follow_ups=FollowUpContext(settings.follow_up_ttl),
+        streaks=FailureStreak(),
         in_flight=in_flight,
+        db=storage,
+        desk=desk,
     )
     dp.update.outer_middleware(in_flight)
+    # Before ChatOrder: an update dropped by flood control never waits for its chat's lock.
+    dp.update.outer_middleware(FloodControl.from_settings(settings))
     dp.update.outer_middleware(ChatOrder())
+    # The admin commands' way to change the knowledge file and reload it live.
+    dp["live_knowledge"] = LiveKnowledge(
+        settings.knowledge_file, assistant, settings.contact_email
+    )
     dp.include_routers(*build_routers())
     dp.errors.register(on_error)
     dp.startup.register(on_startup)
+    background: list[asyncio.Task[None]] = []
+
+    async def start_support(bot: Bot) -> None:
+        background.append(asyncio.create_task(storage.run_retention(), name="retention"))
+        if desk is not None:
+            await desk.start(bot)
 
     async def on_shutdown() -> None:
+        # Replies in flight first, then what they queued for the operators.
         await in_flight.wait(SHUTDOWN_GRACE)
+        if desk is not None:
+            await desk.stop(SHUTDOWN_GRACE)
+        for task in background:
+            task.cancel()
         logger.info("stopped")
 
+    dp.startup.register(start_support)
     dp.shutdown.register(on_shutdown)
     return dp
 
@@ -255,31 +314,75 @@ def build_dispatcher(settings: Settings, assistant: Assistant) -> Dispatcher:
 # --------------------------------------------------------------------------- running
 
 
+async def open_storage(settings: Settings) -> Storage:
+    return await Storage.open(settings.data_dir, retention_days=settings.retention_days)
+
+
 async def run_polling(settings: Settings, assistant: Assistant) -> None:
-    bot = build_bot(settings)
-    dp = build_dispatcher(settings, assistant)
+    storage = await open_storage(settings)
     try:
-        await bot.delete_webhook(drop_pending_updates=settings.drop_pending_updates)
-    except TelegramUnauthorizedError:
-        await bot.session.close()
-        raise
-    except TelegramAPIError as exc:  # Telegram unreachable: polling retries with backoff
-        logger.warning("deleteWebhook failed: %s", exc)
-    await dp.start_polling(bot, handle_signals=True, close_bot_session=True)
+        bot = build_bot(settings)
+        dp = build_dispatcher(settings, assistant, storage)
+        try:
+            await bot.delete_webhook(drop_pending_updates=settings.drop_pending_updates)
+        except TelegramUnauthorizedError:
+            await bot.session.close()
+            raise
+        except TelegramAPIError as exc:  # Telegram unreachable: polling retries with backoff
+            logger.warning("deleteWebhook failed: %s", exc)
+        await poll(bot, dp)
+    finally:
+        await storage.close()  # after the dispatcher's shutdown: every reply's record is in
+
+
+async def poll(
+    bot: Bot,
+    dp: Dispatcher,
+    *,
+    backoff: BackoffConfig = DEFAULT_BACKOFF_CONFIG,
+    handle_signals: bool = True,
+) -> None:
+    """Long polling until SIGINT/SIGTERM (or `dp.stop_polling()`): at most
+    MAX_CONCURRENT_UPDATES updates handled at once, `backoff` between failed getUpdates
+    (aiogram's default, 1 s growing to 5 s; tests pass a shorter one). On the way out, after
+    the dispatcher's other shutdown handlers (replies in flight first): Telegram is told which
+    updates were taken (a getUpdates offset), so that a restart with
+    DROP_PENDING_UPDATES=false neither repeats nor loses any; then the HTTP session is
+    closed."""
+    in_flight: InFlight = dp["in_flight"]
+
+    async def confirm_taken() -> None:
+        if in_flight.last_update_id is None:
+            return
+        try:
+            await bot.get_updates(offset=in_flight.last_update_id + 1, limit=1, timeout=0)
+        except TelegramAPIError as exc:
+            logger.warning("could not confirm the updates taken: %s", exc)
+
+    dp.shutdown.register(confirm_taken)
+    await dp.start_polling(
+        bot,
+        handle_signals=handle_signals,
+        close_bot_session=True,
+        backoff_config=backoff,
+        tasks_concurrency_limit=MAX_CONCURRENT_UPDATES,
+    )
 
 
 async def health(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-def build_webhook_app(
+async def build_webhook_app(
     settings: Settings, assistant: Assistant, bot: Bot, secret: str
 ) -> web.Application:
     """The webhook server: POST settings.webhook_path (Telegram's updates, checked against the
-    secret token, 401 otherwise) and GET /health."""
+    secret token, 401 otherwise) and GET /health. The database opens here and closes when
+    the server has stopped."""
     if settings.webhook_url is None:
         raise ValueError("WEBHOOK_URL is not set")
-    dp = build_dispatcher(settings, assistant)
+    storage = await open_storage(settings)
+    dp = build_dispatcher(settings, assistant, storage)
     url = str(settings.webhook_url)
 
     async def register_webhook(bot: Bot) -> None:
@@ -300,6 +403,11 @@ def build_webhook_app(
     SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
         app, path=settings.webhook_path
     )
+
+    async def close_storage(_: web.Application) -> None:
+        await storage.close()
+
+    app.on_cleanup.append(close_storage)
     return app
 
 
@@ -346,6 +454,9 @@ def serve(settings: Settings, assistant: Assistant, webhook: bool) -> int:
             asyncio.run(run_polling(settings, assistant))
     except TelegramUnauthorizedError:
         print(texts.CONFIG_TOKEN_REJECTED, file=sys.stderr)
+        return EXIT_CONFIG
+    except StorageError as exc:  # DATA_DIR missing rights, a full disk, a damaged file
+        print(texts.CONFIG_DATA_DIR.format(reason=exc), file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK

@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 from bot.engine import Decision, Engine
 from bot.knowledge import Knowledge
+from bot.person_request import asks_for_person
 from bot.replies import HANDOFF, Reply, compose, handoff
 
 
@@ -15,6 +16,12 @@ class Assistant:
     def __init__(self, knowledge: Knowledge, engine: Engine) -> None:
         self.knowledge = knowledge
         self.engine = engine
+
+    def reload(self, knowledge: Knowledge) -> None:
+        """Answer from `knowledge` from now on: a new Engine with the same thresholds. The
+        caller prepares `knowledge` as at start-up (contact email override included)."""
+        engine = Engine(knowledge, self.engine.thresholds)
+        self.knowledge, self.engine = knowledge, engine
 
     def ask(self, question: str, previous_intent: str | None = None) -> Reply:
         return compose(self.engine.decide(question, previous_intent), self.knowledge)
@@ -28,6 +35,11 @@ class Assistant:
 
     def knows(self, intent: str) -> bool:
         return intent == HANDOFF or any(e.id == intent for e in self.knowledge.entries)
+
+    @staticmethod
+    def wants_person(question: str) -> bool:
+        """The user asks for a human ("cho tôi gặp nhân viên"), not for information."""
+        return asks_for_person(question)
 
 
 class FollowUpContext:

@@ -30,10 +30,28 @@ class Vote(StrEnum):
 
 
 class FeedbackCb(CallbackData, prefix="f"):
-    """👍/👎 on the answer to `intent`."""
+    """👍/👎 on the answer to `intent`, given to question `q` (its row in the database)."""
 
     intent: str
     vote: Vote
+    q: int = 0
+
+
+class PersonCb(CallbackData, prefix="p"):
+    """ "Chuyển cho nhân viên hỗ trợ": a live operator when there is one, else the contacts."""
+
+
+class RateCb(CallbackData, prefix="r"):
+    """The user's 1-5 rating of handoff `h`."""
+
+    h: int
+    stars: int
+
+
+class CloseCb(CallbackData, prefix="c"):
+    """An operator closes handoff `h` from the button under the topic's card."""
+
+    h: int
 
 
 def _topic_button(choice: Choice) -> InlineKeyboardButton:
@@ -61,24 +79,50 @@ def topics_keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=_grid(map(_topic_button, choices), 2))
 
 
-def feedback_row(intent: str) -> list[InlineKeyboardButton]:
+def feedback_row(intent: str, question_id: int = 0) -> list[InlineKeyboardButton]:
     return [
         InlineKeyboardButton(
-            text=texts.FEEDBACK_UP, callback_data=FeedbackCb(intent=intent, vote=Vote.UP).pack()
-        ),
-        InlineKeyboardButton(
-            text=texts.FEEDBACK_DOWN,
-            callback_data=FeedbackCb(intent=intent, vote=Vote.DOWN).pack(),
-        ),
+            text=label, callback_data=FeedbackCb(intent=intent, vote=vote, q=question_id).pack()
+        )
+        for label, vote in ((texts.FEEDBACK_UP, Vote.UP), (texts.FEEDBACK_DOWN, Vote.DOWN))
     ]
 
 
-def reply_keyboard(reply: Reply, *, feedback: bool) -> InlineKeyboardMarkup | None:
+def person_button() -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=texts.PERSON_BUTTON, callback_data=PersonCb().pack())
+
+
+def person_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[person_button()]])
+
+
+def rating_keyboard(handoff_id: int) -> InlineKeyboardMarkup:
+    """1-5 stars, one row."""
+    buttons = [
+        InlineKeyboardButton(
+            text=texts.RATING_LABEL.format(stars=stars),
+            callback_data=RateCb(h=handoff_id, stars=stars).pack(),
+        )
+        for stars in range(1, 6)
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[buttons])
+
+
+def close_keyboard(handoff_id: int) -> InlineKeyboardMarkup:
+    button = InlineKeyboardButton(
+        text=texts.CLOSE_BUTTON, callback_data=CloseCb(h=handoff_id).pack()
+    )
+    return InlineKeyboardMarkup(inline_keyboard=[[button]])
+
+
+def reply_keyboard(
+    reply: Reply, *, feedback: bool, question_id: int = 0, person: bool = False
+) -> InlineKeyboardMarkup | None:
     """Buttons under a reply.
 
     * suggest: one candidate a row (its title), the last one "gặp nhân viên hỗ trợ";
     * answer: related topics two a row, then the 👍/👎 row when `feedback`;
-    * handoff: none.
+    * handoff: "Chuyển cho nhân viên hỗ trợ" when `person` (live handoff is on), else none.
     """
     builder = InlineKeyboardBuilder()
     if reply.decision.action == "suggest":
@@ -88,7 +132,9 @@ def reply_keyboard(reply: Reply, *, feedback: bool) -> InlineKeyboardMarkup | No
         for row in _grid(map(_topic_button, reply.choices), 2):
             builder.row(*row)
         if feedback and reply.decision.intent is not None:
-            builder.row(*feedback_row(reply.decision.intent))
+            builder.row(*feedback_row(reply.decision.intent, question_id))
+    elif person:
+        builder.row(person_button())
     if not list(builder.buttons):
         return None
     return builder.as_markup()
@@ -115,3 +161,54 @@ def has_feedback(markup: InlineKeyboardMarkup | None) -> bool:
     return markup is not None and any(
         is_feedback_button(button) for row in markup.inline_keyboard for button in row
     )
+
+
+# --------------------------------------------------------------------------- admin
+
+
+class AssignCb(CallbackData, prefix="a"):
+    """Admin: file the unanswered group whose representative is question `q` (its row id)."""
+
+    q: int
+
+
+class AssignToCb(CallbackData, prefix="ai"):
+    """Admin: add question `q` as a phrasing of `intent`, and file its group there."""
+
+    q: int
+    intent: str
+
+
+def assign_keyboard(groups: Iterable[tuple[int, str, int]]) -> InlineKeyboardMarkup:
+    """/unanswered: one button a row per (representative question id, its text, count)."""
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=texts.ADMIN_GROUP_BUTTON.format(id=question_id, question=text, count=count),
+                callback_data=AssignCb(q=question_id).pack(),
+            )
+        ]
+        for question_id, text, count in groups
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def intents_keyboard(
+    question_id: int, intents: Iterable[tuple[str, str]], best_guess: str | None = None
+) -> InlineKeyboardMarkup:
+    """The intents (id, title) to file question `question_id` under, one a row; the bot's
+    best guess first, marked."""
+    items = list(intents)
+    items.sort(key=lambda item: item[0] != best_guess)  # stable: the rest keep their order
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=texts.ADMIN_BEST_GUESS_BUTTON.format(title=title)
+                if intent == best_guess
+                else title,
+                callback_data=AssignToCb(q=question_id, intent=intent).pack(),
+            )
+        ]
+        for intent, title in items
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)

@@ -80,12 +80,128 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 
 # Flood control (bot/flood.py)
-# (texts for flood control go here)
+# A chat message for the first message over the limit, and the pop-up of a button pressed
+# over the limit (at most 200 characters).
+FLOOD_NOTICE = "Bạn gửi hơi nhanh rồi ạ 🙏 Bạn vui lòng đợi vài giây rồi gửi tiếp nhé."
 
 # Live handoff to operators (bot/handoff.py, bot/handlers/operators.py)
-# (texts for live handoff go here)
+PERSON_BUTTON = "Chuyển cho nhân viên hỗ trợ"
+PERSON_OFFER = (
+    "Có vẻ mình chưa giúp được bạn. Bạn có muốn trò chuyện trực tiếp với nhân viên hỗ trợ không?"
+)
+HANDOFF_STARTED = (
+    "Mình đã chuyển bạn tới nhân viên hỗ trợ. Bạn cứ nhắn tiếp ở đây, "
+    "nhân viên sẽ trả lời bạn ngay trong cuộc trò chuyện này."
+)
+HANDOFF_ALREADY = "Bạn đang được kết nối với nhân viên hỗ trợ, bạn cứ nhắn tiếp ở đây nhé."
+HANDOFF_TIMEOUT_NOTICE = (
+    "Xin lỗi bạn, hiện các nhân viên hỗ trợ đều đang bận nên chưa trả lời được. "
+    "Tin nhắn của bạn vẫn được giữ lại; nếu cần gấp, bạn vui lòng gọi {phone}."
+)
+HANDOFF_CLOSED_USER = (
+    "Nhân viên hỗ trợ đã kết thúc cuộc trò chuyện. Từ bây giờ mình sẽ tiếp tục trả lời bạn. "
+    "Bạn thấy sự hỗ trợ vừa rồi thế nào?"
+)
+RATING_LABEL = "{stars} ⭐"
+RATING_THANKS = "Cảm ơn bạn đã đánh giá!"
+RATING_TOO_LATE = "Cuộc trò chuyện này đã được đánh giá rồi, cảm ơn bạn."
+HANDOFF_RELAY_FAILED = "Không gửi được tin này cho khách: {reason}"
+# In the operators' group (the operators read these, in the topic of the user)
+CLOSE_BUTTON = "✅ Đóng hội thoại"
+OPERATOR_CARD_TITLE = "🙋 Khách cần hỗ trợ: {name}"
+OPERATOR_CARD_LANGUAGE = "Ngôn ngữ: {language}"
+OPERATOR_CARD_USERNAME = "Tài khoản: @{username}"
+OPERATOR_CARD_QUESTIONS = "Các câu hỏi gần đây và dự đoán của bot:"
+OPERATOR_CARD_QUESTION = "• «{question}» → {guess} ({action}, {confidence:.0%})"
+OPERATOR_CARD_NO_QUESTIONS = "Khách chưa hỏi câu nào."
+OPERATOR_CARD_HINT = (
+    "Trả lời ngay trong chủ đề này, bot sẽ chuyển cho khách. Gõ /close hoặc bấm nút "
+    "bên dưới khi xong."
+)
+OPERATOR_NO_GUESS = "chưa rõ"
+OPERATOR_ACTIONS = {"answer": "đã trả lời", "suggest": "đã gợi ý", "handoff": "chuyển nhân viên"}
+OPERATOR_CLOSED = "✅ Đã đóng hội thoại. Khách quay lại trò chuyện với bot."
+OPERATOR_NOT_OPEN = "Hội thoại này không còn mở."
+OPERATOR_RATED = "Khách đánh giá: {stars}"
+OPERATOR_TIMEOUT = (
+    "⏰ Chưa có nhân viên trả lời sau {minutes} phút; bot đã báo khách số điện thoại."
+)
+OPERATOR_UNKNOWN_TOPIC = "Chủ đề này không gắn với khách nào."
+OPERATOR_BLOCKED = "khách đã chặn bot"
+TOPIC_NAME = "{name} · {key}"
 
 # Admin commands and reports (bot/handlers/admin.py, bot/reports.py)
+# Reports (bot/reports.py): numbers are written the Vietnamese way, 1.234 and 4,5.
+STATS_TITLE = "📊 Thống kê"
+STATS_TODAY = "Hôm nay: {count} câu hỏi"
+STATS_WEEK = "7 ngày qua: {count} câu hỏi"
+STATS_TOTAL = "Từ trước đến nay: {count} câu hỏi"
+STATS_SHARES = "Trả lời ngay {answer} · Gợi ý {suggest} · Chuyển nhân viên {handoff}"
+STATS_VOTES_TITLE = "👍/👎 theo chủ đề (7 ngày qua):"
+STATS_VOTES_LINE = "• {intent}: 👍 {up} · 👎 {down}"
+STATS_NO_VOTES = "Chưa có lượt đánh giá nào."
+STATS_HANDOFFS_TITLE = "🙋 Chuyển nhân viên (7 ngày qua):"
+STATS_HANDOFFS = "Đã mở {opened} · Đã kết thúc {closed} · Đang chờ hoặc đang hỗ trợ {open}"
+STATS_FIRST_REPLY = "Thời gian chờ nhân viên trả lời (trung vị): {duration}"
+STATS_RATING = "Đánh giá trung bình của khách: {rating}/5 ({count} lượt)"
+STATS_NO_DATA = "chưa có dữ liệu"
+STATS_NO_RATING = "Đánh giá trung bình của khách: chưa có lượt đánh giá nào"
+DURATION_SECONDS = "{seconds} giây"
+DURATION_MINUTES = "{minutes} phút"
+DURATION_HOURS = "{hours} giờ {minutes} phút"
+DURATION_DAYS = "{days} ngày {hours} giờ"
+INTENT_WITH_TITLE = "{intent} ({title})"
+UNANSWERED_TITLE = "❓ Câu hỏi cần bổ sung câu trả lời: {questions} câu, {groups} nhóm"
+UNANSWERED_TITLE_DAYS = (
+    "❓ Câu hỏi cần bổ sung câu trả lời ({days} ngày qua): {questions} câu, {groups} nhóm"
+)
+UNANSWERED_GROUP = "{number}. «{question}» — {count} lần"
+UNANSWERED_GUESS = "    Gần nhất với: {intent}"
+UNANSWERED_MORE = "… và {count} nhóm khác (xuất tệp CSV để xem đầy đủ)."
+UNANSWERED_NONE = "Chưa có câu hỏi nào cần bổ sung 🎉"
+DATABASE_UNAVAILABLE = "Không mở được cơ sở dữ liệu: {error}"
+CSV_WRITTEN = "Đã ghi {rows} câu hỏi vào tệp {file}"
+ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("unanswered", "Câu hỏi bot chưa trả lời được"),
+    ("assign", "Gán câu hỏi vào một chủ đề"),
+    ("reload", "Nạp lại tệp kiến thức"),
+    ("stats", "Thống kê câu hỏi và hỗ trợ"),
+)
+ADMIN_NO_STORAGE = "Bot đang chạy không có cơ sở dữ liệu nên chưa có số liệu để xem."
+ADMIN_UNANSWERED_PICK = "Bấm vào một nhóm để gán nó vào chủ đề phù hợp:"
+ADMIN_GROUP_BUTTON = "#{id} · {question} ({count})"
+ADMIN_CSV_CAPTION = "Danh sách đầy đủ, mỗi câu hỏi một dòng (mở được bằng Excel)."
+ADMIN_ASSIGN_PICK = "Câu hỏi #{id} «{question}» ({count} lần). Bạn chọn chủ đề phù hợp:"
+ADMIN_BEST_GUESS_BUTTON = "👉 {title}"
+ADMIN_ASSIGN_DONE = (
+    "Đã thêm «{question}» làm một cách hỏi mới cho chủ đề «{title}». Bot áp dụng ngay; "
+    "{count} câu hỏi của nhóm đã được đánh dấu là đã xử lý."
+)
+ADMIN_ASSIGN_ALREADY = (
+    "Chủ đề «{title}» đã có sẵn cách hỏi này; {count} câu hỏi của nhóm đã được đánh dấu "
+    "là đã xử lý."
+)
+ADMIN_ASSIGN_DUPLICATE = (
+    "Không thêm: «{question}» trùng với cách hỏi «{existing}» đã có trong chủ đề «{title}»."
+)
+ADMIN_ASSIGN_UNKNOWN_INTENT = "Không có chủ đề mã «{intent}». Gõ /assign để xem các mã chủ đề."
+ADMIN_ASSIGN_EMPTY = "Câu hỏi này không có chữ nào để thêm."
+ADMIN_ASSIGN_NO_QUESTION = (
+    "Không tìm thấy câu hỏi #{id}, hoặc nội dung của nó đã được xoá theo thời hạn lưu trữ."
+)
+ADMIN_ASSIGN_GONE = "Nhóm này đã được xử lý rồi. Gõ /unanswered để xem danh sách mới."
+ADMIN_ASSIGN_FAILED = "Chưa sửa được tệp kiến thức nên bot vẫn dùng nội dung cũ. Lỗi: {error}"
+ADMIN_ASSIGN_USAGE = (
+    "Cách dùng: /assign <số câu hỏi> <mã chủ đề>, ví dụ: /assign 42 cso_role\n"
+    "Số câu hỏi (#42) có trên các nút dưới danh sách /unanswered (bấm nút để chọn chủ đề "
+    "ngay) và ở cột ma_cau_hoi của tệp CSV.\n\nCác mã chủ đề:"
+)
+ADMIN_INTENT_LINE = "• {intent} — {title}"
+ADMIN_RELOAD_DONE = (
+    "Đã nạp lại tệp kiến thức: {entries} chủ đề, {questions} cách hỏi. "
+    "Bot trả lời theo nội dung mới ngay từ bây giờ."
+)
+ADMIN_RELOAD_FAILED = "Tệp kiến thức có lỗi nên bot vẫn dùng nội dung cũ. Lỗi: {error}"
 # (texts for admin commands and reports go here)
 
 
@@ -97,6 +213,7 @@ CONFIG_NO_WEBHOOK_URL = (
     "Cấu hình không hợp lệ: WEBHOOK_URL: cần có cho chế độ webhook (địa chỉ HTTPS công khai)"
 )
 CONFIG_TOKEN_REJECTED = "Cấu hình không hợp lệ: BOT_TOKEN: Telegram từ chối token này"
+CONFIG_DATA_DIR = "Cấu hình không hợp lệ: DATA_DIR: không mở được cơ sở dữ liệu ({reason})"
 
 
 def contact_lines(contact: Contact) -> list[str]:

@@ -1,271 +1,52 @@
 """The Telegram conversation, update by update, through the real Dispatcher.
 
-A recording session stands in for Telegram: it keeps every request the bot makes, checks the
-HTML the way Telegram parses it (and the 4,096-character limit, and that each callback query
-is answered only once), and returns what Telegram would. Each test reads as a conversation:
-the user writes or presses, and we look at what they are shown.
+A recording session stands in for Telegram (tests/conversation.py): it keeps every request the
+bot makes, checks the HTML the way Telegram parses it (and the 4,096-character limit, and that
+each callback query is answered only once), and returns what Telegram would. Each test reads as
+a conversation: the user writes or presses, and we look at what they are shown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import time
-from collections.abc import AsyncGenerator, Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiogram import Bot, Dispatcher
-from aiogram.client.session.base import BaseSession
-from aiogram.exceptions import TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import (
     AnswerCallbackQuery,
-    DeleteWebhook,
     EditMessageReplyMarkup,
-    GetMe,
     SendContact,
     SendMessage,
-    SetMyCommands,
-    SetWebhook,
-    TelegramMethod,
 )
-from aiogram.types import Chat, Contact, InlineKeyboardMarkup, Message, Update, User
-from fake_telegram import HtmlParseError, parse_html, utf16_len
+from aiogram.types import Message
+from conversation import (
+    GROUP,
+    LAN,
+    TOKEN,
+    Conversation,
+    connect,
+    labels,
+    message_and_card,
+    messages,
+    only,
+    seen,
+    settings,
+    single_message,
+)
 
 from bot import texts
-from bot.app import RedactingFilter, build_bot, build_dispatcher, serve
+from bot.app import RedactingFilter, serve
 from bot.assistant import Assistant, FollowUpContext
 from bot.cli import build_assistant, main
 from bot.keyboards import FeedbackCb, TopicCb
+from bot.storage import Storage
 from bot.settings import ConfigError, Settings, load_settings
 
-TOKEN = "123456:TEST-token-value"
-BOT = User(id=123456, is_bot=True, first_name="Support Bot", username="cso_cmo_support_bot")
-LAN = 111
-GROUP = -100500
 PHONE_DISPLAY = "028 3817 2459"
 PHONE = "02838172459"
 UNCLEAR = ("kỹ năng", "vai trò", "trách nhiệm", "vai tro", "hợp tác", "làm gì", "CSO CMO")
-
-
-# --------------------------------------------------------------------------- Telegram stand-in
-
-
-class RecordingSession(BaseSession):
-    """Records every request; answers like the Bot API (and refuses what it would refuse)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[TelegramMethod[Any]] = []
-        self.answered: set[str] = set()
-        self.flood: dict[type[TelegramMethod[Any]], int] = {}
-        self.delays: list[float] = []  # seconds to wait before answering the next requests
-        self._ids = itertools.count(1000)
-
-    async def close(self) -> None:
-        pass
-
-    async def stream_content(
-        self,
-        url: str,
-        headers: dict[str, Any] | None = None,
-        timeout: int = 30,  # noqa: ASYNC109 (BaseSession's signature)
-        chunk_size: int = 65536,
-        raise_for_status: bool = True,
-    ) -> AsyncGenerator[bytes, None]:
-        yield b""
-
-    def _message(self, chat_id: int | str, **content: Any) -> Message:
-        chat_id = int(chat_id)
-        chat = Chat(id=chat_id, type="private" if chat_id > 0 else "supergroup")
-        return Message(
-            message_id=next(self._ids), date=datetime.now(UTC), chat=chat, from_user=BOT, **content
-        )
-
-    async def make_request(
-        self,
-        bot: Bot,
-        method: TelegramMethod[Any],
-        timeout: int | None = None,  # noqa: ASYNC109 (BaseSession's signature)
-    ) -> Any:
-        self.calls.append(method)
-        if self.delays:
-            await asyncio.sleep(self.delays.pop(0))
-        if self.flood.get(type(method)):
-            self.flood[type(method)] -= 1
-            raise TelegramRetryAfter(method=method, message="Too Many Requests", retry_after=0)
-        if isinstance(method, GetMe):
-            return BOT
-        if isinstance(method, SendMessage):
-            try:
-                plain, _ = parse_html(method.text)
-            except HtmlParseError as exc:
-                raise TelegramBadRequest(method, f"can't parse entities: {exc}") from None
-            if utf16_len(plain) > 4096:
-                raise TelegramBadRequest(method, "message is too long")
-            markup = inline(method.reply_markup)
-            return self._message(method.chat_id, text=plain, reply_markup=markup)
-        if isinstance(method, SendContact):
-            contact = Contact(phone_number=method.phone_number, first_name=method.first_name)
-            return self._message(method.chat_id, contact=contact)
-        if isinstance(method, AnswerCallbackQuery):
-            if method.callback_query_id in self.answered:
-                raise TelegramBadRequest(method, "query is too old or query ID is invalid")
-            self.answered.add(method.callback_query_id)
-            return True
-        if isinstance(method, EditMessageReplyMarkup | SetMyCommands | DeleteWebhook | SetWebhook):
-            return True
-        raise AssertionError(f"unexpected request {method.__api_method__}")
-
-
-def inline(markup: object) -> InlineKeyboardMarkup | None:
-    assert markup is None or isinstance(markup, InlineKeyboardMarkup), markup
-    return markup
-
-
-def single_message(calls: list[TelegramMethod[Any]]) -> SendMessage:
-    """The one request the bot made, a message."""
-    assert len(calls) == 1, calls
-    assert isinstance(calls[0], SendMessage), calls[0]
-    return calls[0]
-
-
-def message_and_card(calls: list[TelegramMethod[Any]]) -> tuple[SendMessage, SendContact]:
-    """The bot's two requests: a message, then a contact card."""
-    assert len(calls) == 2, calls
-    message, card = calls
-    assert isinstance(message, SendMessage), message
-    assert isinstance(card, SendContact), card
-    return message, card
-
-
-def seen(call: TelegramMethod[Any]) -> str:
-    """What the user reads: the text after Telegram has parsed the HTML."""
-    assert isinstance(call, SendMessage), call
-    return parse_html(call.text)[0]
-
-
-def labels(markup: Any) -> list[list[str]]:
-    if markup is None:
-        return []
-    assert isinstance(markup, InlineKeyboardMarkup)
-    return [[button.text for button in row] for row in markup.inline_keyboard]
-
-
-def messages(calls: list[TelegramMethod[Any]]) -> list[SendMessage]:
-    return [call for call in calls if isinstance(call, SendMessage)]
-
-
-def only(calls: list[TelegramMethod[Any]], kind: type[Any]) -> list[Any]:
-    return [call for call in calls if isinstance(call, kind)]
-
-
-class Conversation:
-    """One user writing to the bot (in a private chat, or in a group with `chat_id`)."""
-
-    def __init__(self, dp: Dispatcher, bot: Bot, session: RecordingSession) -> None:
-        self.dp = dp
-        self.bot = bot
-        self.session = session
-        self._update_ids = itertools.count(1)
-        self._message_ids = itertools.count(1)
-        self.bot_messages: list[Message] = []
-
-    async def _feed(self, **update: Any) -> list[TelegramMethod[Any]]:
-        before = len(self.session.calls)
-        parsed = Update.model_validate(
-            {"update_id": next(self._update_ids), **update}, context={"bot": self.bot}
-        )
-        await self.dp.feed_update(self.bot, parsed)
-        return self.session.calls[before:]
-
-    def _message(
-        self, chat_id: int, first_name: str, content: dict[str, Any], reply_to: Message | None
-    ) -> dict[str, Any]:
-        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
-        if chat_id < 0:
-            chat["title"] = "Nhóm khởi nghiệp"
-        message: dict[str, Any] = {
-            "message_id": next(self._message_ids),
-            "date": int(time.time()),
-            "chat": chat,
-            "from": {"id": LAN, "is_bot": False, "first_name": first_name},
-            **content,
-        }
-        if reply_to is not None:
-            message["reply_to_message"] = reply_to.model_dump(mode="json", exclude_none=True)
-        return message
-
-    async def says(
-        self,
-        text: str,
-        *,
-        chat_id: int = LAN,
-        first_name: str = "Lan",
-        reply_to: Message | None = None,
-        edited: bool = False,
-    ) -> list[TelegramMethod[Any]]:
-        content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            command = text.split()[0]
-            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        message = self._message(chat_id, first_name, content, reply_to)
-        if edited:
-            message["edit_date"] = int(time.time())
-            return await self._feed(edited_message=message)
-        return await self._feed(message=message)
-
-    async def sends(self, content: dict[str, Any], chat_id: int = LAN) -> list[TelegramMethod[Any]]:
-        return await self._feed(message=self._message(chat_id, "Lan", content, None))
-
-    def last_bot_message(self, calls: list[TelegramMethod[Any]]) -> Message:
-        """The message the bot sent last among `calls`, as Telegram would hand it back."""
-        sent = messages(calls)[-1]
-        plain, _ = parse_html(sent.text)
-        chat = Chat(id=int(sent.chat_id), type="private" if int(sent.chat_id) > 0 else "group")
-        return Message(
-            message_id=next(self._message_ids) + 5000,
-            date=datetime.now(UTC),
-            chat=chat,
-            from_user=BOT,
-            text=plain,
-            reply_markup=inline(sent.reply_markup),
-        )
-
-    async def press(self, label: str, on: list[TelegramMethod[Any]]) -> list[TelegramMethod[Any]]:
-        """Press the button labelled `label` under the last message among `on`."""
-        message = self.last_bot_message(on)
-        markup = message.reply_markup
-        assert markup is not None, "that message has no buttons"
-        for button in itertools.chain.from_iterable(markup.inline_keyboard):
-            if button.text == label:
-                assert button.callback_data is not None
-                return await self.press_data(button.callback_data, message)
-        raise AssertionError(f"no button {label!r} in {labels(markup)}")
-
-    async def press_data(
-        self, data: str | None, message: Message | dict[str, Any] | None
-    ) -> list[TelegramMethod[Any]]:
-        query: dict[str, Any] = {
-            "id": f"q{next(self._update_ids)}",
-            "from": {"id": LAN, "is_bot": False, "first_name": "Lan"},
-            "chat_instance": "42",
-        }
-        if data is not None:
-            query["data"] = data
-        if isinstance(message, Message):
-            query["message"] = message.model_dump(mode="json", exclude_none=True)
-        elif message is not None:
-            query["message"] = message
-        else:
-            query["inline_message_id"] = "inline-1"
-        return await self._feed(callback_query=query)
-
-
-def settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, bot_token=TOKEN, **values)
 
 
 @pytest.fixture(scope="module")
@@ -286,15 +67,11 @@ class ManualClock(FollowUpContext):
 
 
 @pytest.fixture
-async def chat(assistant: Assistant) -> Conversation:
+async def chat(assistant: Assistant, storage: Storage) -> Conversation:
     config = settings(follow_up_ttl=600)
-    session = RecordingSession()
-    bot = build_bot(config, session=session)
-    await bot.me()  # as polling does; groups need the bot's @username
-    session.calls.clear()
-    dp = build_dispatcher(config, assistant)
-    dp["follow_ups"] = ManualClock(config.follow_up_ttl)
-    return Conversation(dp, bot, session)
+    conversation = await connect(config, assistant, storage)
+    conversation.dp["follow_ups"] = ManualClock(config.follow_up_ttl)
+    return conversation
 
 
 # --------------------------------------------------------------------------- /start and topics
@@ -579,15 +356,12 @@ async def test_html_in_a_question_is_escaped_when_quoted_back(chat: Conversation
     assert "«Giá vé <script>alert(1)</script> bao nhiêu?»" in seen(messages(calls)[0])
 
 
-async def test_a_reply_over_4096_characters_is_split_on_line_boundaries() -> None:
+async def test_a_reply_over_4096_characters_is_split_on_line_boundaries(storage: Storage) -> None:
     long_answer = "\n".join(f"• Dòng thứ {n}: " + " ".join(["kỹ năng"] * 8) for n in range(1, 101))
     assert len(long_answer) > 5000
     big = build_assistant(settings())
     big.knowledge.entry("cmo_skills").answer = long_answer
-    session = RecordingSession()
-    bot = build_bot(settings(), session=session)
-    await bot.me()
-    conversation = Conversation(build_dispatcher(settings(), big), bot, session)
+    conversation = await connect(settings(), big, storage)
 
     sent = messages(await conversation.says("cmo can ky nang gi"))
 

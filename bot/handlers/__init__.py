@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from bot.handlers import buttons, commands, media, questions
+from bot.handlers import admin, buttons, commands, media, operators, questions, support
 
 
 def build_routers() -> list[Router]:
-    """In order: commands first, so that `/help` is never taken for a question."""
+    """In order: the admin commands first (only for admins; anyone else's `/stats` falls
+    through to the unknown-command reply), then the operators' group (everything there is
+    theirs), then a person talking to an operator (their messages go to the operator, not to
+    the FAQ), then commands, so that `/help` is never taken for a question."""
     return [
+        admin.build_router(),
+        operators.build_router(),
+        support.build_router(),
         commands.build_router(),
         questions.build_router(),
         media.build_router(),

@@ -12,9 +12,19 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import texts
 from bot.assistant import Assistant, FollowUpContext
-from bot.handlers.common import conversation_key, deliver, remember
-from bot.keyboards import FeedbackCb, TopicCb, Vote, has_feedback, without_feedback
+from bot.handlers.common import conversation_key, deliver, remember, send_text
+from bot.handlers.support import connect_to_person, live
+from bot.handoff import FailureStreak, HandoffDesk
+from bot.keyboards import (
+    FeedbackCb,
+    TopicCb,
+    Vote,
+    has_feedback,
+    person_keyboard,
+    without_feedback,
+)
 from bot.replies import HANDOFF
+from bot.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +34,15 @@ async def on_topic(
     callback_data: TopicCb,
     assistant: Assistant,
     follow_ups: FollowUpContext,
+    desk: HandoffDesk | None,
 ) -> None:
     message = callback.message
+    if callback_data.intent == HANDOFF and isinstance(message, Message):
+        operators = live(desk, message)
+        if operators is not None:  # "Không phải — gặp nhân viên hỗ trợ" with live handoff on
+            await callback.answer()
+            await connect_to_person(message, callback.from_user, operators)
+            return
     try:
         reply = assistant.choose(callback_data.intent)
     except KeyError:  # an intent id this knowledge does not have (old or forged button)
@@ -39,7 +56,11 @@ async def on_topic(
 
 
 async def on_feedback(
-    callback: CallbackQuery, callback_data: FeedbackCb, assistant: Assistant
+    callback: CallbackQuery,
+    callback_data: FeedbackCb,
+    assistant: Assistant,
+    db: Storage,
+    streaks: FailureStreak,
 ) -> None:
     message = callback.message
     intent = callback_data.intent
@@ -48,12 +69,17 @@ async def on_feedback(
         return
     up = callback_data.vote is Vote.UP
     await callback.answer(texts.FEEDBACK_THANKS_UP if up else texts.FEEDBACK_THANKS_DOWN)
-    logger.info("feedback intent=%s vote=%s", intent, callback_data.vote.value)
-    if has_feedback(message.reply_markup):
-        try:
-            await message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
-        except TelegramBadRequest as exc:  # already edited, or too old to edit: harmless
-            logger.info("feedback row not removed: %s", exc.message)
+    if not has_feedback(message.reply_markup):
+        return  # this answer was rated already (a double tap): count it once
+    user = callback.from_user
+    await db.record_vote(user.id, intent, up, callback_data.q or None)
+    try:
+        await message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
+    except TelegramBadRequest as exc:  # already edited, or too old to edit: harmless
+        logger.info("feedback row not removed: %s", exc.message)
+    key = conversation_key(message.chat.id, user.id)
+    if streaks.vote(key, callback_data.q, up):
+        await send_text(message, texts.PERSON_OFFER, reply_markup=person_keyboard())
 
 
 async def on_stale(callback: CallbackQuery) -> None:

@@ -124,14 +124,18 @@ async def deliver(
     *,
     feedback: bool = True,
     question: str | None = None,
+    question_id: int = 0,
+    person: bool = False,
     reply_parameters: ReplyParameters | None = None,
 ) -> None:
     """Show an Assistant Reply in the chat of `target`.
 
     answer: the text, related topics and (when `feedback`) a 👍/👎 row under
     texts.FEEDBACK_QUESTION; suggest: texts.SUGGEST_INTRO and one button per candidate;
-    handoff: apology and contact details (plus the user's `question`, so they can pass it on).
-    A contact card follows whenever the reply asks for one.
+    handoff: apology and contact details (plus the user's `question`, so they can pass it on),
+    and the "Chuyển cho nhân viên hỗ trợ" button when `person` (live handoff is on).
+    A contact card follows whenever the reply asks for one. `question_id` (the question's row
+    in the database) rides on the 👍/👎 buttons.
     """
     feedback = feedback and wants_feedback(reply)
     text = reply.text
@@ -143,7 +147,9 @@ async def deliver(
     await send_text(
         target,
         text,
-        reply_markup=reply_keyboard(reply, feedback=feedback),
+        reply_markup=reply_keyboard(
+            reply, feedback=feedback, question_id=question_id, person=person
+        ),
         reply_parameters=reply_parameters,
     )
     if reply.show_contact:

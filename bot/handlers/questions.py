@@ -1,4 +1,5 @@
-"""Any text addressed to the bot goes to the Assistant, with the chat's follow-up context."""
+"""Any text addressed to the bot goes to the Assistant, with the chat's follow-up context; the
+question and the bot's decision are recorded before the reply is sent."""
 
 from __future__ import annotations
 
@@ -16,26 +17,47 @@ from bot.handlers.common import (
     remember,
     send_text,
 )
+from bot.handlers.support import connect_to_person, live
+from bot.handoff import FailureStreak, HandoffDesk
+from bot.storage import Storage
 
 
 async def on_question(
-    message: Message, question: str, assistant: Assistant, follow_ups: FollowUpContext
+    message: Message,
+    question: str,
+    assistant: Assistant,
+    follow_ups: FollowUpContext,
+    db: Storage,
+    streaks: FailureStreak,
+    desk: HandoffDesk | None,
 ) -> None:
     reply_to = group_reply_to(message)
     if not question:
         empty = texts.MENTION_ONLY if is_group(message) else texts.EMPTY_QUESTION
         await send_text(message, empty, reply_parameters=reply_to)
         return
-    key = conversation_key(message.chat.id, message.from_user.id if message.from_user else None)
+    user = message.from_user
+    operators = live(desk, message)
+    if operators is not None and user is not None and assistant.wants_person(question):
+        await connect_to_person(message, user, operators)
+        return
+    key = conversation_key(message.chat.id, user.id if user else None)
     reply = assistant.ask(question, follow_ups.get(key))
+    question_id = await db.record_question(
+        user.id if user else message.chat.id, question, reply.decision
+    )
     remember(follow_ups, key, reply)
     await deliver(
         message,
         reply,
         assistant.knowledge.contact,
         question=question,
+        question_id=question_id,
+        person=operators is not None,
         reply_parameters=reply_to,
     )
+    # A handoff reply offers a person already; the streak matters for a 👎 that follows.
+    streaks.question(key, question_id, failed=reply.decision.action == "handoff")
 
 
 def build_router() -> Router:

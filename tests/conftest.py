@@ -1,0 +1,20 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.storage import Storage
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    """A fresh database in the test's own directory, closed after the test."""
+    db = await Storage.open(tmp_path / "data", retention_days=90)
+    try:
+        yield db
+    finally:
+        await db.close()
