@@ -54,6 +54,7 @@ class BotProcess:
     def __init__(self, mode: str, workdir: Path, env: dict[str, str]) -> None:
         self.out = workdir / f"{mode}.out"
         self.err = workdir / f"{mode}.err"
+        env = {"DATA_DIR": str(workdir / "data"), **env}  # never the repository's data/
         with self.out.open("wb") as out, self.err.open("wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bot", mode], cwd=workdir, env=env, stdout=out, stderr=err
@@ -309,6 +310,63 @@ async def test_a_whole_conversation_by_long_polling(bots: Bots, assistant: Assis
     assert in_flight.status == 200
     assert not in_flight.dropped
     assert TOKEN not in bot.output()
+
+
+def long_poll_open(fake: FakeTelegram) -> bool:
+    """Whether a getUpdates call is still waiting for its answer."""
+    return any(
+        call.method == "getUpdates" and call.status is None and not call.error
+        for call in fake.calls
+    )
+
+
+async def test_sigterm_lets_every_reply_in_flight_arrive_and_takes_nothing_more(
+    tmp_path: Path, assistant: Assistant
+) -> None:
+    questions = {
+        LAN: "CSO là gì?",
+        NEWCOMER: "CMO là gì?",
+        444: "cmo can ky nang gi",
+        555: "khi nao can cmo",
+    }
+    async with FakeTelegram(token=TOKEN) as fake:
+        bot = BotProcess("run", tmp_path, bot_env(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=fake.url))
+        try:
+            await wait_call(fake, bot, "getUpdates", within=STARTUP)
+
+            # Four people ask at once; every reply takes a second to reach Telegram.
+            fake.set_delay("sendMessage", 1.0)
+            mark = fake.mark()
+            for user, question in questions.items():
+                fake.user_text(question, user_id=user)
+            for user in questions:
+                await wait_call(fake, bot, "sendMessage", to(user), after=mark)
+
+            # SIGTERM while all four replies are on their way.
+            bot.proc.send_signal(signal.SIGTERM)
+
+            # Polling lets go of its long poll; someone writing now is for the next run.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5
+            while long_poll_open(fake):
+                assert loop.time() < deadline, fake.describe_calls(5)
+                await asyncio.sleep(0.02)
+            late = fake.user_text("CSO và CMO khác nhau thế nào?", user_id=666)
+        finally:
+            code = await bot.stop()
+
+    assert code == 0, bot.output()
+    replies = [call for call in fake.calls[mark:] if call.method == "sendMessage"]
+    assert sorted(call.chat_id for call in replies) == sorted(questions)
+    for reply in replies:
+        assert reply.status == 200, reply
+        assert seen(reply).startswith(assistant.ask(questions[reply.chat_id]).text)
+    assert "waiting for 4 update(s) still being handled" in bot.output()
+    # The late message was never taken: it waits at Telegram, and the offset the bot confirmed
+    # on its way out covers exactly the four it answered, so a restart repeats none of them.
+    assert [update["update_id"] for update in fake.pending_updates] == [late]
+    last_poll = [call for call in fake.calls if call.method == "getUpdates"][-1]
+    assert last_poll.params["offset"] == late
 
 
 async def test_a_token_telegram_refuses_stops_the_start(

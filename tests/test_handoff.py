@@ -157,8 +157,10 @@ async def test_text_and_a_photo_go_from_the_customer_to_the_topic_and_back(
     to_topic = support.copies_to(OPS, mark)
     assert [c.params["message_thread_id"] for c in to_topic] == [topic, topic]
     relayed = [fake.message(OPS, c.result["message_id"]) for c in to_topic]
-    assert relayed[0] is not None and relayed[0]["text"].startswith("Mình cần tư vấn")
-    assert relayed[1] is not None and "photo" in relayed[1]
+    assert relayed[0] is not None
+    assert relayed[0]["text"].startswith("Mình cần tư vấn")
+    assert relayed[1] is not None
+    assert "photo" in relayed[1]
 
     mark = fake.mark()
     support.operator_writes(topic, "Chào Lan, mình là Hùng. Công ty bạn bán hàng B2B phải không?")
@@ -175,8 +177,11 @@ async def test_text_and_a_photo_go_from_the_customer_to_the_topic_and_back(
     assert len(to_lan) == 2
     first = fake.message(LAN, to_lan[0].result["message_id"])
     second = fake.message(LAN, to_lan[1].result["message_id"])
-    assert first is not None and first["text"].startswith("Chào Lan, mình là Hùng")
-    assert second is not None and "photo" in second and second["caption"] == "Sơ đồ tham khảo"
+    assert first is not None
+    assert first["text"].startswith("Chào Lan, mình là Hùng")
+    assert second is not None
+    assert "photo" in second
+    assert second["caption"] == "Sơ đồ tham khảo"
 
 
 async def test_the_bot_stays_silent_while_a_person_handles_the_conversation(
@@ -212,7 +217,8 @@ async def test_close_hands_the_customer_back_and_asks_for_a_rating(
 
     # Back with the bot: a question is answered again.
     reply = await support.customer_says("CMO cần kỹ năng gì?")
-    assert reply.text != texts.HANDOFF_STARTED and "CMO" in (reply.text or "")
+    assert reply.text != texts.HANDOFF_STARTED
+    assert "CMO" in (reply.text or "")
 
     mark = fake.mark()
     handoff_id = RateCb.unpack(data_of(ask)[3]).h
@@ -222,7 +228,9 @@ async def test_close_hands_the_customer_back_and_asks_for_a_rating(
     rated = await fake.wait_for("sendMessage", lambda c: c.chat_id == OPS, after=mark)
     assert rated.text == texts.OPERATOR_RATED.format(stars="⭐⭐⭐⭐")
     handoff = await support.db.handoff(handoff_id)
-    assert handoff is not None and handoff.rating == 4 and handoff.status == "closed"
+    assert handoff is not None
+    assert handoff.rating == 4
+    assert handoff.status == "closed"
 
     # A second rating of the same conversation is not counted.
     mark = fake.mark()
@@ -259,12 +267,14 @@ async def test_a_deleted_topic_is_recreated_on_the_next_message(
     fake.user_text("Alo, còn ai ở đó không?")
     await fake.wait_idle()
     new_topics = [t for t in fake.topics(OPS).values() if not t.deleted]
-    assert len(new_topics) == 1 and new_topics[0].message_thread_id != topic
+    assert len(new_topics) == 1
+    assert new_topics[0].message_thread_id != topic
     fresh = new_topics[0].message_thread_id
     copied = support.copies_to(OPS, mark)
     assert [c.params["message_thread_id"] for c in copied] == [fresh]
     card = [c for c in fake.sent_messages(OPS)[-2:] if c.params["message_thread_id"] == fresh]
-    assert card and texts.OPERATOR_CARD_TITLE.format(name="Lan") in (card[0].text or "")
+    assert card
+    assert texts.OPERATOR_CARD_TITLE.format(name="Lan") in (card[0].text or "")
 
     # The operators' replies from the new topic reach the customer.
     mark = fake.mark()
