@@ -47,6 +47,9 @@ def topic_gone(exc: TelegramBadRequest) -> bool:
     return any(marker in message for marker in _TOPIC_GONE)
 
 
+_EPSILON = 1e-6  # seconds: a slot that frees "now" is free, whatever the float rounding
+
+
 class RateWindow:
     """At most `limit` calls in any `period` seconds: the caller waits for a free slot."""
 
@@ -66,12 +69,12 @@ class RateWindow:
     async def acquire(self) -> None:
         while True:
             now = self._clock()
-            while self._sent and self._sent[0] <= now - self.period:
+            while self._sent and now - self._sent[0] >= self.period - _EPSILON:
                 self._sent.popleft()
             if len(self._sent) < self.limit:
                 self._sent.append(now)
                 return
-            await self._sleep(self._sent[0] + self.period - now)
+            await self._sleep(max(_EPSILON, self._sent[0] + self.period - now))
 
 
 @dataclass(frozen=True, slots=True)
