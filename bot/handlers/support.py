@@ -80,6 +80,7 @@ async def on_rate(callback: CallbackQuery, callback_data: RateCb, desk: HandoffD
 def build_router() -> Router:
     router = Router(name="support")
     router.message.register(on_message_for_operator, WithOperator())
+    router.edited_message.register(on_message_for_operator, WithOperator())
     router.callback_query.register(on_person, PersonCb.filter())
     router.callback_query.register(on_rate, RateCb.filter())
     return router
