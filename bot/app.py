@@ -284,9 +284,7 @@ def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage)
     dp.update.outer_middleware(FloodControl.from_settings(settings))
     dp.update.outer_middleware(ChatOrder())
     # The admin commands' way to change the knowledge file and reload it live.
-    dp["live_knowledge"] = LiveKnowledge(
-        settings.knowledge_file, assistant, settings.contact_email
-    )
+    dp["live_knowledge"] = LiveKnowledge(settings.knowledge_file, assistant, settings.contact_email)
     dp.include_routers(*build_routers())
     dp.errors.register(on_error)
     dp.startup.register(on_startup)

@@ -130,19 +130,30 @@ def _describe(error: ValidationError, data: object) -> str:
     return (": ".join(parts) + ": " if parts else "") + message
 
 
-def load_knowledge(path: Path) -> Knowledge:
-    """Read and validate the knowledge file, or raise KnowledgeError with one readable line."""
+def read_knowledge_json(path: Path) -> object:
+    """The knowledge file's JSON, unvalidated, or KnowledgeError with one readable line."""
     try:
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KnowledgeError(f"{path}: cannot read the knowledge file ({exc})") from None
     try:
-        data = json.loads(raw)
+        data: object = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise KnowledgeError(
             f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
+    return data
+
+
+def validate_knowledge(data: object, path: Path) -> Knowledge:
+    """`data` (the JSON of the file at `path`) as Knowledge, or KnowledgeError naming the
+    file, entry and field."""
     try:
         return Knowledge.model_validate(data)
     except ValidationError as exc:
         raise KnowledgeError(f"{path}: {_describe(exc, data)}") from None
+
+
+def load_knowledge(path: Path) -> Knowledge:
+    """Read and validate the knowledge file, or raise KnowledgeError with one readable line."""
+    return validate_knowledge(read_knowledge_json(path), path)

@@ -6,14 +6,16 @@ from __future__ import annotations
 from aiogram import Router
 
 from bot.handlers import admin, buttons, commands, media, operators, questions, support
+from bot.handlers.common import FromPerson
 
 
 def build_routers() -> list[Router]:
     """In order: the admin commands first (only for admins; anyone else's `/stats` falls
     through to the unknown-command reply), then the operators' group (everything there is
     theirs), then a person talking to an operator (their messages go to the operator, not to
-    the FAQ), then commands, so that `/help` is never taken for a question."""
-    return [
+    the FAQ), then commands, so that `/help` is never taken for a question. Messages from
+    other bots reach none of them."""
+    routers = [
         admin.build_router(),
         operators.build_router(),
         support.build_router(),
@@ -22,3 +24,7 @@ def build_routers() -> list[Router]:
         media.build_router(),
         buttons.build_router(),
     ]
+    for router in routers:
+        router.message.filter(FromPerson())
+        router.edited_message.filter(FromPerson())
+    return routers
