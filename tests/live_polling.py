@@ -94,6 +94,18 @@ async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def settled(fake: FakeTelegram, sends: int, within: float = 10.0) -> None:
+    """Wait until `sends` sendMessage calls have had their answer (whatever it was), then until
+    the bot is quiet, so that one more would be seen too. (Quiet alone is not enough: a
+    handler may be writing to the database, not talking to Telegram, for a while.)"""
+    await until(lambda: answered(fake, "sendMessage") >= sends, within=within)
+    await fake.wait_idle(timeout=within)
+
+
+def answered(fake: FakeTelegram, method: str) -> int:
+    return sum(1 for call in fake.calls if call.method == method and call.status is not None)
+
+
 def seen(call: Call) -> str:
     """The text as the user reads it (Telegram parses the HTML)."""
     assert call.text is not None, call
