@@ -43,7 +43,7 @@ class Support:
         self.fake = fake
         self.data_dir = data_dir
         self.settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
             bot_token=fake.token,
             data_dir=data_dir,
             operator_chat_id=OPS,
