@@ -1,8 +1,10 @@
-"""Command line: `python -m bot [run|webhook|chat|ask|eval|check]`."""
+"""Command line: `python -m bot [run|webhook|chat|ask|eval|check|stats|unanswered]`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -15,7 +17,9 @@ from bot.engine import Engine
 from bot.evaluation import load_cases, metrics, report, run
 from bot.knowledge import Knowledge, KnowledgeError, load_knowledge
 from bot.replies import Reply
+from bot.reports import group_unanswered, stats_text, unanswered_text, write_unanswered_csv
 from bot.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
+from bot.storage import QuestionRecord, Stats, Storage, StorageError
 
 DEFAULT_EVAL = PROJECT_ROOT / "tests" / "data" / "eval.jsonl"
 EXIT_CONFIG = 2
@@ -103,6 +107,65 @@ def cmd_eval(assistant: Assistant, path: Path, out: TextIO) -> int:
     return 0
 
 
+async def _read_stats(settings: Settings) -> Stats:
+    storage = await Storage.open(settings.data_dir, retention_days=settings.retention_days)
+    try:
+        return await storage.stats()
+    finally:
+        await storage.close()
+
+
+async def _read_unanswered(settings: Settings, days: int) -> list[QuestionRecord]:
+    storage = await Storage.open(settings.data_dir, retention_days=settings.retention_days)
+    try:
+        return await storage.unanswered(days=days)
+    finally:
+        await storage.close()
+
+
+def cmd_stats(settings: Settings, knowledge: Knowledge, out: TextIO) -> int:
+    """The figures of the database in DATA_DIR (created empty if missing)."""
+    try:
+        stats = asyncio.run(_read_stats(settings))
+    except StorageError as exc:
+        print(texts.DATABASE_UNAVAILABLE.format(error=exc), file=sys.stderr)
+        return EXIT_CONFIG
+    out.write(stats_text(stats, knowledge=knowledge) + "\n")
+    return 0
+
+
+def cmd_unanswered(
+    settings: Settings, knowledge: Knowledge, days: int, csv_file: str | None, out: TextIO
+) -> int:
+    """The unanswered questions, grouped; ``csv_file`` "-" writes only the CSV, to ``out``."""
+    try:
+        groups = group_unanswered(asyncio.run(_read_unanswered(settings, days)))
+    except StorageError as exc:
+        print(texts.DATABASE_UNAVAILABLE.format(error=exc), file=sys.stderr)
+        return EXIT_CONFIG
+    if csv_file == "-":
+        if isinstance(out, io.TextIOWrapper):
+            out.reconfigure(encoding="utf-8", newline="")
+        write_unanswered_csv(groups, out, knowledge=knowledge)
+        return 0
+    out.write(unanswered_text(groups, days=days, knowledge=knowledge) + "\n")
+    if csv_file is not None:
+        try:
+            rows = write_unanswered_csv(groups, Path(csv_file), knowledge=knowledge)
+        except OSError as exc:
+            print(exc, file=sys.stderr)
+            return EXIT_CONFIG
+        out.write(texts.CSV_WRITTEN.format(rows=rows, file=csv_file) + "\n")
+    return 0
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bot", description=texts.CLI_DESCRIPTION)
     sub = p.add_subparsers(dest="command")
@@ -115,6 +178,10 @@ def parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="metrics on a labelled JSONL file")
     ev.add_argument("file", nargs="?", type=Path, default=DEFAULT_EVAL)
     sub.add_parser("check", help="validate the knowledge file")
+    sub.add_parser("stats", help="figures from the database in DATA_DIR")
+    un = sub.add_parser("unanswered", help="questions the bot could not answer, grouped")
+    un.add_argument("--days", type=_positive_int, default=30, help="look back N days (30)")
+    un.add_argument("--csv", metavar="FILE", help="also write one row per question ('-': stdout)")
     return p
 
 
@@ -138,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_ask(assistant, args.question, args.json, sys.stdout)
     if command == "chat":
         return cmd_chat(assistant)
+    if command == "stats":
+        return cmd_stats(settings, assistant.knowledge, sys.stdout)
+    if command == "unanswered":
+        return cmd_unanswered(settings, assistant.knowledge, args.days, args.csv, sys.stdout)
     if command == "eval":
         try:
             return cmd_eval(assistant, args.file, sys.stdout)

@@ -353,6 +353,9 @@ class Storage:
         storage = cls(path, retention_days, writer, reader, salt)
         try:
             await storage.purge_expired()
+        except sqlite3.Error as exc:
+            await storage.close()
+            raise StorageError(f"{path}: {exc}") from exc
         except BaseException:
             await storage.close()
             raise
