@@ -85,8 +85,9 @@ def cmd_chat(
         if not line:
             out.write(texts.CHAT_BOT + texts.EMPTY_QUESTION + "\n")
             continue
-        if line.isdigit() and 1 <= int(line) <= len(choices):
-            reply = assistant.choose(choices[int(line) - 1])
+        numbered = {str(n): intent for n, intent in enumerate(choices, start=1)}
+        if line in numbered:  # not int(line): "²" is a digit, and 5,000 digits raise
+            reply = assistant.choose(numbered[line])
         else:
             reply = assistant.ask(line, previous)
         if reply.decision.action == "answer":
@@ -110,7 +111,7 @@ def cmd_eval(assistant: Assistant, path: Path, out: TextIO) -> int:
 async def _read_stats(settings: Settings) -> Stats:
     storage = await Storage.open(settings.data_dir, retention_days=settings.retention_days)
     try:
-        return await storage.stats()
+        return await storage.stats(zone=settings.zone)
     finally:
         await storage.close()
 

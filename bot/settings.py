@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AnyHttpUrl,
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
 
     # Support operations: the database, the operators' forum group, the admins.
     data_dir: Path = DEFAULT_DATA_DIR
+    timezone: str = "Asia/Ho_Chi_Minh"
     retention_days: int = Field(default=90, ge=1, le=3650)
     operator_chat_id: int | None = None
     handoff_timeout: float = Field(default=900, gt=0)
@@ -114,6 +116,15 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("unknown time zone, expected a name like Asia/Ho_Chi_Minh") from None
+        return value.strip()
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _admin_ids(cls, value: object) -> object:
@@ -144,6 +155,11 @@ class Settings(BaseSettings):
             suggest=self.suggest_threshold,
             margin=self.answer_margin,
         )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Where "today" is, for the statistics."""
+        return ZoneInfo(self.timezone)
 
     @property
     def api_base(self) -> str:

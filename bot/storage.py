@@ -28,7 +28,7 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -228,11 +228,10 @@ def best_guess(decision: Decision) -> str | None:
     return None
 
 
-def local_midnight(now: float) -> float:
-    """The start of ``now``'s day in the server's time zone."""
-    return (
-        datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    )
+def local_midnight(now: float, zone: tzinfo | None = None) -> float:
+    """The start of ``now``'s day in ``zone`` (None: the server's time zone)."""
+    day = datetime.fromtimestamp(now, zone)
+    return day.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
 
 
 _QUESTION_COLUMNS = "id, at, user_key, text, action, intent, confidence, best_guess"
@@ -752,7 +751,8 @@ class Storage:
 
     # -- reports ----------------------------------------------------------------------------
 
-    async def stats(self, now: float | None = None) -> Stats:
+    async def stats(self, now: float | None = None, *, zone: tzinfo | None = None) -> Stats:
+        """The figures for /stats; "today" starts at midnight in `zone` (None: the server's)."""
         now = time.time() if now is None else now
         since = now - STATS_DAYS * DAY
         window = (since, now)
@@ -778,7 +778,7 @@ class Storage:
               (SELECT COUNT(rating) FROM handoffs
                  WHERE closed_at > :since AND closed_at <= :now) AS ratings
             """,
-            {"midnight": local_midnight(now), "since": since, "now": now},
+            {"midnight": local_midnight(now, zone), "since": since, "now": now},
         )
         assert counts is not None
         votes = await self._rows(

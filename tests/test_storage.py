@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import aiosqlite
 import pytest
@@ -573,3 +574,19 @@ async def test_stats_of_an_empty_database(storage: Storage) -> None:
     assert stats.share("answer") == 0.0
     assert stats.votes_7d == ()
     assert (stats.median_first_reply, stats.average_rating, stats.ratings_7d) == (None, None, 0)
+
+
+async def test_today_starts_at_midnight_in_the_business_time_zone(storage: Storage) -> None:
+    vietnam = ZoneInfo("Asia/Ho_Chi_Minh")
+    eight_am = datetime(2026, 11, 27, 8, 0, tzinfo=vietnam).timestamp()
+    asked = Decision("answer", "cso_role", 0.9)
+    # 06:30 in Hà Nội is 23:30 the evening before in UTC: today for the business.
+    await storage.record_question(7, "CSO là gì?", asked, at=eight_am - 1.5 * HOUR)
+    await storage.record_question(7, "CMO là gì?", asked, at=eight_am - 9 * HOUR)  # 23:00
+
+    in_vietnam = await storage.stats(now=eight_am, zone=vietnam)
+    in_utc = await storage.stats(now=eight_am, zone=UTC)
+
+    assert in_vietnam.questions_today == 1
+    assert in_utc.questions_today == 0
+    assert in_vietnam.questions_7d == in_utc.questions_7d == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -214,7 +215,9 @@ async def on_assign_command(
         await send_text(message, texts.ADMIN_NO_STORAGE, reply_parameters=reply_to)
         return
     args = (command.args or "").split()
-    if len(args) != 2 or not args[0].lstrip("#").isdigit():
+    # At most 18 ASCII digits: an id SQLite can hold ("²" is a digit to str.isdigit, and a
+    # longer number overflows the database driver).
+    if len(args) != 2 or not re.fullmatch(r"#?[0-9]{1,18}", args[0]):
         usage = f"{texts.ADMIN_ASSIGN_USAGE}\n{_intent_lines(live_knowledge.assistant.knowledge)}"
         await send_text(message, usage, reply_parameters=reply_to)
         return
@@ -241,11 +244,14 @@ async def on_reload(message: Message, live_knowledge: LiveKnowledge) -> None:
     await send_text(message, text, reply_parameters=group_reply_to(message))
 
 
-async def on_stats(message: Message, db: Storage | None, assistant: Assistant) -> None:
+async def on_stats(
+    message: Message, db: Storage | None, assistant: Assistant, settings: Settings
+) -> None:
     if db is None:
         text = texts.ADMIN_NO_STORAGE
     else:
-        text = reports.stats_text(await db.stats(), knowledge=assistant.knowledge)
+        stats = await db.stats(zone=settings.zone)
+        text = reports.stats_text(stats, knowledge=assistant.knowledge)
     await send_text(message, text, reply_parameters=group_reply_to(message))
 
 
