@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
+from pydantic import Field
 
 from bot import texts
 from bot.replies import Choice, Reply
+
+# A row id in the database, within SQLite's INTEGER range. Forged callback data with an id
+# outside it does not unpack (the press is a stale button) instead of reaching the database,
+# whose driver raises OverflowError on it.
+RowId = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class TopicCb(CallbackData, prefix="t"):
@@ -34,7 +41,7 @@ class FeedbackCb(CallbackData, prefix="f"):
 
     intent: str
     vote: Vote
-    q: int = 0
+    q: RowId = 0
 
 
 class PersonCb(CallbackData, prefix="p"):
@@ -44,14 +51,14 @@ class PersonCb(CallbackData, prefix="p"):
 class RateCb(CallbackData, prefix="r"):
     """The user's 1-5 rating of handoff `h`."""
 
-    h: int
+    h: RowId
     stars: int
 
 
 class CloseCb(CallbackData, prefix="c"):
     """An operator closes handoff `h` from the button under the topic's card."""
 
-    h: int
+    h: RowId
 
 
 def _topic_button(choice: Choice) -> InlineKeyboardButton:
@@ -169,13 +176,13 @@ def has_feedback(markup: InlineKeyboardMarkup | None) -> bool:
 class AssignCb(CallbackData, prefix="a"):
     """Admin: file the unanswered group whose representative is question `q` (its row id)."""
 
-    q: int
+    q: RowId
 
 
 class AssignToCb(CallbackData, prefix="ai"):
     """Admin: add question `q` as a phrasing of `intent`, and file its group there."""
 
-    q: int
+    q: RowId
     intent: str
 
 

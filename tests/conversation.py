@@ -192,12 +192,16 @@ def only(calls: list[TelegramMethod[Any]], kind: type[Any]) -> list[Any]:
 
 
 class Conversation:
-    """One user writing to the bot (in a private chat, or in a group with `chat_id`)."""
+    """One user (`user_id`, Lan unless told) writing to the bot: in their private chat, or in a
+    group with `chat_id`."""
 
-    def __init__(self, dp: Dispatcher, bot: Bot, session: RecordingSession) -> None:
+    def __init__(
+        self, dp: Dispatcher, bot: Bot, session: RecordingSession, user_id: int = LAN
+    ) -> None:
         self.dp = dp
         self.bot = bot
         self.session = session
+        self.user_id = user_id
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
         self.bot_messages: list[Message] = []
@@ -226,7 +230,7 @@ class Conversation:
             "message_id": next(self._message_ids),
             "date": int(time.time()),
             "chat": chat,
-            "from": {"id": LAN, "is_bot": False, "first_name": first_name},
+            "from": {"id": self.user_id, "is_bot": False, "first_name": first_name},
             **content,
         }
         if reply_to is not None:
@@ -237,22 +241,25 @@ class Conversation:
         self,
         text: str,
         *,
-        chat_id: int = LAN,
+        chat_id: int | None = None,
         first_name: str = "Lan",
         reply_to: Message | None = None,
     ) -> dict[str, Any]:
-        """A text message, with the bot_command entity Telegram adds to a leading /command."""
+        """A text message (in the user's private chat unless `chat_id`), with the bot_command
+        entity Telegram adds to a leading /command."""
         content: dict[str, Any] = {"text": text}
         if text.startswith("/"):
             command = text.split()[0]
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        return self.message(chat_id, first_name, content, reply_to)
+        return self.message(
+            self.user_id if chat_id is None else chat_id, first_name, content, reply_to
+        )
 
     async def says(
         self,
         text: str,
         *,
-        chat_id: int = LAN,
+        chat_id: int | None = None,
         first_name: str = "Lan",
         reply_to: Message | None = None,
         edited: bool = False,
@@ -263,8 +270,11 @@ class Conversation:
             return await self.feed(edited_message=message)
         return await self.feed(message=message)
 
-    async def sends(self, content: dict[str, Any], chat_id: int = LAN) -> list[TelegramMethod[Any]]:
-        return await self.feed(message=self.message(chat_id, "Lan", content))
+    async def sends(
+        self, content: dict[str, Any], chat_id: int | None = None
+    ) -> list[TelegramMethod[Any]]:
+        chat = self.user_id if chat_id is None else chat_id
+        return await self.feed(message=self.message(chat, "Lan", content))
 
     def last_bot_message(self, calls: list[TelegramMethod[Any]]) -> Message:
         """The message the bot sent last among `calls`, as Telegram would hand it back."""
@@ -292,17 +302,13 @@ class Conversation:
         raise AssertionError(f"no button {label!r} in {labels(markup)}")
 
     async def press_data(
-        self,
-        data: str | None,
-        message: Message | dict[str, Any] | None,
-        *,
-        query_id: str | None = None,
+        self, data: str | None, message: Message | dict[str, Any] | None
     ) -> list[TelegramMethod[Any]]:
         """Press a button carrying `data` under `message` (a dict: as Telegram sends it; None:
         an inline message the bot cannot see)."""
         query: dict[str, Any] = {
-            "id": query_id or f"q{next(self._update_ids)}",
-            "from": {"id": LAN, "is_bot": False, "first_name": "Lan"},
+            "id": f"q{next(self._update_ids)}",
+            "from": {"id": self.user_id, "is_bot": False, "first_name": "Lan"},
             "chat_instance": "42",
         }
         if data is not None:
@@ -318,10 +324,16 @@ class Conversation:
 
 async def connect(config: Settings, assistant: Assistant, storage: Storage) -> Conversation:
     """A conversation with a fresh dispatcher for `assistant`, on a recording session, that
-    records into `storage`. The bot has fetched its own profile first, as polling does (groups
-    need its @username)."""
+    records into `storage`."""
+    return await join(build_dispatcher(config, assistant, storage), config)
+
+
+async def join(dp: Dispatcher, config: Settings, user_id: int = LAN) -> Conversation:
+    """User `user_id` starts talking to the bot of dispatcher `dp`, on a recording session of
+    their own. The bot has fetched its own profile first, as polling does (groups need its
+    @username)."""
     session = RecordingSession()
     bot = build_bot(config, session=session)
     await bot.me()
     session.calls.clear()
-    return Conversation(build_dispatcher(config, assistant, storage), bot, session)
+    return Conversation(dp, bot, session, user_id)

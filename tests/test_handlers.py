@@ -41,8 +41,8 @@ from bot.app import RedactingFilter, serve
 from bot.assistant import Assistant, FollowUpContext
 from bot.cli import build_assistant, main
 from bot.keyboards import FeedbackCb, TopicCb
-from bot.storage import Storage
 from bot.settings import ConfigError, Settings, load_settings
+from bot.storage import Storage
 
 PHONE_DISPLAY = "028 3817 2459"
 PHONE = "02838172459"

@@ -61,6 +61,16 @@ class Addressed(Filter):
         return False
 
 
+class FromPerson(Filter):
+    """Messages written by a person. Another bot's message is never answered: two bots that
+    answer each other's replies never stop. (Someone posting as a group or a channel shows
+    as a bot with `sender_chat` set: a person all the same.)"""
+
+    async def __call__(self, message: Message) -> bool:
+        user = message.from_user
+        return user is None or not user.is_bot or message.sender_chat is not None
+
+
 def conversation_key(chat_id: int, user_id: int | None) -> int:
     """The follow-up context key: the chat, and in a group the user within it too, so that
     two people asking in the same group do not continue each other's questions."""
