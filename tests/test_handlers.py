@@ -93,6 +93,16 @@ async def test_start_greets_says_what_the_bot_does_and_offers_topics(chat: Conve
     ]
 
 
+async def test_start_typed_in_capitals_greets_too(chat: Conversation) -> None:
+    reply = single_message(await chat.says("/START"))
+    assert seen(reply).startswith("Xin chào Lan! 👋")
+
+
+async def test_a_message_of_invisible_characters_asks_for_a_question(chat: Conversation) -> None:
+    reply = single_message(await chat.says("\u200b\u200d\u2060\ufeff"))
+    assert seen(reply) == texts.EMPTY_QUESTION
+
+
 async def test_pressing_a_topic_answers_it(chat: Conversation) -> None:
     start = await chat.says("/start")
 

@@ -249,7 +249,6 @@ NOT_OURS = [
     ("/start for another bot", "/start@otherbot"),
     ("/help for another bot", "/help@otherbot"),
     ("an unknown command", "/admin"),
-    ("/start in capitals", "/START"),
     ("an unknown command with markup", "/x <b>y</b>"),
     ("/close outside the operators' group", "/close"),
 ]

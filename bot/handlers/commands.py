@@ -70,8 +70,8 @@ async def on_other_command(message: Message) -> None:
 def build_router() -> Router:
     router = Router(name="commands")
     for observer in (router.message, router.edited_message):
-        observer.register(on_start, CommandStart())
-        observer.register(on_help, Command("help"))
-        observer.register(on_contact, Command("contact"))
+        observer.register(on_start, CommandStart(ignore_case=True))
+        observer.register(on_help, Command("help", ignore_case=True))
+        observer.register(on_contact, Command("contact", ignore_case=True))
         observer.register(on_other_command, OtherCommand())
     return router

@@ -75,7 +75,7 @@ def build_router() -> Router:
     router.message.filter(OperatorChat())
     router.edited_message.filter(OperatorChat())
     router.callback_query.filter(OperatorChat())
-    router.message.register(on_close, Command("close"))
+    router.message.register(on_close, Command("close", ignore_case=True))
     router.message.register(on_reply, F.content_type.in_(RELAYABLE))
     router.message.register(on_other)
     router.edited_message.register(on_other)

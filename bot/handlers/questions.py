@@ -19,6 +19,7 @@ from bot.handlers.common import (
 )
 from bot.handlers.support import connect_to_person, live
 from bot.handoff import FailureStreak, HandoffDesk
+from bot.normalize import clean
 from bot.storage import Storage
 
 
@@ -32,7 +33,7 @@ async def on_question(
     desk: HandoffDesk | None,
 ) -> None:
     reply_to = group_reply_to(message)
-    if not question:
+    if not clean(question).strip():  # nothing, or only invisible characters
         empty = texts.MENTION_ONLY if is_group(message) else texts.EMPTY_QUESTION
         await send_text(message, empty, reply_parameters=reply_to)
         return
