@@ -167,7 +167,6 @@ ADMIN_COMMANDS: tuple[tuple[str, str], ...] = (
     ("reload", "Nạp lại tệp kiến thức"),
     ("stats", "Thống kê câu hỏi và hỗ trợ"),
 )
-ADMIN_NO_STORAGE = "Bot đang chạy không có cơ sở dữ liệu nên chưa có số liệu để xem."
 ADMIN_UNANSWERED_PICK = "Bấm vào một nhóm để gán nó vào chủ đề phù hợp:"
 ADMIN_GROUP_BUTTON = "#{id} · {question} ({count})"
 ADMIN_CSV_CAPTION = "Danh sách đầy đủ, mỗi câu hỏi một dòng (mở được bằng Excel)."

@@ -125,11 +125,8 @@ async def _assign(db: Storage, live: LiveKnowledge, record: QuestionRecord, inte
 # --------------------------------------------------------------------------- handlers
 
 
-async def on_unanswered(message: Message, db: Storage | None, assistant: Assistant) -> None:
+async def on_unanswered(message: Message, db: Storage, assistant: Assistant) -> None:
     reply_to = group_reply_to(message)
-    if db is None:
-        await send_text(message, texts.ADMIN_NO_STORAGE, reply_parameters=reply_to)
-        return
     groups = await _groups(db)
     knowledge = assistant.knowledge
     text = reports.unanswered_text(groups, LIST_LIMIT, days=DAYS, knowledge=knowledge)
@@ -156,11 +153,11 @@ async def on_unanswered(message: Message, db: Storage | None, assistant: Assista
 
 
 async def on_assign_group(
-    callback: CallbackQuery, callback_data: AssignCb, db: Storage | None, assistant: Assistant
+    callback: CallbackQuery, callback_data: AssignCb, db: Storage, assistant: Assistant
 ) -> None:
     """A group's button under /unanswered: the intents to file it under."""
     message = callback.message
-    if db is None or not isinstance(message, Message):
+    if not isinstance(message, Message):
         await callback.answer(texts.STALE_BUTTON)
         return
     group = _group_of(await _groups(db), callback_data.q)
@@ -182,12 +179,12 @@ async def on_assign_group(
 async def on_assign_intent(
     callback: CallbackQuery,
     callback_data: AssignToCb,
-    db: Storage | None,
+    db: Storage,
     live_knowledge: LiveKnowledge,
 ) -> None:
     """An intent chosen for a group: the phrasing is added, the picker shows the outcome."""
     message = callback.message
-    if db is None or not isinstance(message, Message):
+    if not isinstance(message, Message):
         await callback.answer(texts.STALE_BUTTON)
         return
     record = await db.question(callback_data.q)
@@ -206,14 +203,11 @@ async def on_assign_intent(
 async def on_assign_command(
     message: Message,
     command: CommandObject,
-    db: Storage | None,
+    db: Storage,
     live_knowledge: LiveKnowledge,
 ) -> None:
     """`/assign <question id> <intent id>`; anything else shows how, with the intent ids."""
     reply_to = group_reply_to(message)
-    if db is None:
-        await send_text(message, texts.ADMIN_NO_STORAGE, reply_parameters=reply_to)
-        return
     args = (command.args or "").split()
     # At most 18 ASCII digits: an id SQLite can hold ("²" is a digit to str.isdigit, and a
     # longer number overflows the database driver).
@@ -245,13 +239,10 @@ async def on_reload(message: Message, live_knowledge: LiveKnowledge) -> None:
 
 
 async def on_stats(
-    message: Message, db: Storage | None, assistant: Assistant, settings: Settings
+    message: Message, db: Storage, assistant: Assistant, settings: Settings
 ) -> None:
-    if db is None:
-        text = texts.ADMIN_NO_STORAGE
-    else:
-        stats = await db.stats(zone=settings.zone)
-        text = reports.stats_text(stats, knowledge=assistant.knowledge)
+    stats = await db.stats(zone=settings.zone)
+    text = reports.stats_text(stats, knowledge=assistant.knowledge)
     await send_text(message, text, reply_parameters=group_reply_to(message))
 
 
