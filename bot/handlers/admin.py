@@ -238,9 +238,7 @@ async def on_reload(message: Message, live_knowledge: LiveKnowledge) -> None:
     await send_text(message, text, reply_parameters=group_reply_to(message))
 
 
-async def on_stats(
-    message: Message, db: Storage, assistant: Assistant, settings: Settings
-) -> None:
+async def on_stats(message: Message, db: Storage, assistant: Assistant, settings: Settings) -> None:
     stats = await db.stats(zone=settings.zone)
     text = reports.stats_text(stats, knowledge=assistant.knowledge)
     await send_text(message, text, reply_parameters=group_reply_to(message))
