@@ -12,6 +12,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -370,6 +371,13 @@ async def test_sigterm_lets_every_reply_in_flight_arrive_and_takes_nothing_more(
     assert [update["update_id"] for update in fake.pending_updates] == [late]
     last_poll = [call for call in fake.calls if call.method == "getUpdates"][-1]
     assert last_poll.params["offset"] == late
+    # The database was closed properly: its write-ahead log was folded in and removed, and
+    # the four questions are in it.
+    data = tmp_path / "data"
+    assert not (data / "bot.sqlite3-wal").exists()
+    with sqlite3.connect(data / "bot.sqlite3") as db:
+        stored = sorted(text for (text,) in db.execute("SELECT text FROM questions"))
+    assert stored == sorted(questions.values())
 
 
 async def test_a_token_telegram_refuses_stops_the_start(
