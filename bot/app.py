@@ -113,6 +113,10 @@ def configure_logging(settings: Settings) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(redacting)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if settings.log_level != "DEBUG":
+        # aiogram logs every update at INFO ("Update id=… is handled"): at a thousand updates a
+        # second that is most of the log and a measurable share of the work. DEBUG shows it.
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)
 
 
 # --------------------------------------------------------------------------- building

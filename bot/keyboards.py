@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from pydantic import Field
 
 from bot import texts
@@ -61,7 +61,10 @@ class CloseCb(CallbackData, prefix="c"):
     h: RowId
 
 
+@lru_cache(maxsize=1024)
 def _topic_button(choice: Choice) -> InlineKeyboardButton:
+    # Cached: the same few topic buttons go under most answers, and the bot never changes a
+    # button once built (a frozen pydantic model would be the stricter spelling of that).
     return InlineKeyboardButton(
         text=choice.label, callback_data=TopicCb(intent=choice.intent).pack()
     )
@@ -131,20 +134,16 @@ def reply_keyboard(
     * answer: related topics two a row, then the 👍/👎 row when `feedback`;
     * handoff: "Chuyển cho nhân viên hỗ trợ" when `person` (live handoff is on), else none.
     """
-    builder = InlineKeyboardBuilder()
+    rows: list[list[InlineKeyboardButton]] = []
     if reply.decision.action == "suggest":
-        for choice in reply.choices:
-            builder.row(_topic_button(choice))
+        rows = [[_topic_button(choice)] for choice in reply.choices]
     elif reply.decision.action == "answer":
-        for row in _grid(map(_topic_button, reply.choices), 2):
-            builder.row(*row)
+        rows = _grid(map(_topic_button, reply.choices), 2)
         if feedback and reply.decision.intent is not None:
-            builder.row(*feedback_row(reply.decision.intent, question_id))
+            rows.append(feedback_row(reply.decision.intent, question_id))
     elif person:
-        builder.row(person_button())
-    if not list(builder.buttons):
-        return None
-    return builder.as_markup()
+        rows = [[person_button()]]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 def is_feedback_button(button: InlineKeyboardButton) -> bool:

@@ -3,6 +3,7 @@ messages that fit Telegram's limit of 4,096 characters counted in UTF-16 code un
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from aiogram import html
@@ -17,7 +18,10 @@ def quote(text: str) -> str:
 
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it: characters outside the BMP (most emoji) count twice."""
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    if text.isascii():
+        return len(text)
+    # surrogatepass: a lone surrogate (possible in a Python str) still counts as one unit.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def shorten(text: str, limit: int) -> str:
@@ -75,6 +79,9 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     """
     if limit < 1:
         raise ValueError("limit must be positive")
+    if utf16_len(text) <= limit:  # the usual case: one message, blank lines around it dropped
+        kept = text.rstrip()
+        return [re.sub(r"\A(?:[^\S\n]*\n)+", "", kept)] if kept.strip() else []
     parts: list[str] = []
     current = ""
     for line in text.split("\n"):

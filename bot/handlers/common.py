@@ -9,7 +9,8 @@ from typing import Any
 from aiogram import Bot
 from aiogram.enums import ChatType
 from aiogram.filters import Filter
-from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters, User
+from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters, TelegramObject, User
+from magic_filter import MagicFilter
 
 from bot import texts
 from bot.assistant import FollowUpContext
@@ -41,6 +42,21 @@ def strip_mention(text: str, username: str | None) -> tuple[bool, str]:
 def replies_to(message: Message, user: User) -> bool:
     replied = message.reply_to_message
     return replied is not None and replied.from_user is not None and replied.from_user.id == user.id
+
+
+class When(Filter):
+    """A magic filter (`F.text`, `F.content_type.in_(...)`) checked in the event loop.
+
+    aiogram runs a plain magic filter through `asyncio.to_thread` (it is a synchronous
+    callable), which costs a thread round trip on every update it sees; wrapped in an async
+    Filter it is checked in place.
+    """
+
+    def __init__(self, magic: MagicFilter) -> None:
+        self.magic = magic
+
+    async def __call__(self, event: TelegramObject) -> bool:
+        return bool(self.magic.resolve(event))
 
 
 class Addressed(Filter):

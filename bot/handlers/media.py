@@ -7,7 +7,7 @@ from aiogram.enums import ContentType
 from aiogram.types import Message
 
 from bot import texts
-from bot.handlers.common import Addressed, group_reply_to, send_text
+from bot.handlers.common import Addressed, When, group_reply_to, send_text
 
 # What a person sends; service messages (someone joined, a pin…) get no answer.
 NON_TEXT: frozenset[ContentType] = frozenset(
@@ -40,6 +40,7 @@ async def on_non_text(message: Message) -> None:
 
 def build_router() -> Router:
     router = Router(name="media")
-    router.message.register(on_non_text, F.content_type.in_(NON_TEXT), Addressed())
-    router.edited_message.register(on_non_text, F.content_type.in_(NON_TEXT), Addressed())
+    media = When(F.content_type.in_(NON_TEXT))
+    router.message.register(on_non_text, media, Addressed())
+    router.edited_message.register(on_non_text, media, Addressed())
     return router

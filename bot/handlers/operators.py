@@ -12,7 +12,7 @@ from aiogram.filters import Command, Filter
 from aiogram.types import CallbackQuery, Message
 
 from bot import texts
-from bot.handlers.common import send_text
+from bot.handlers.common import When, send_text
 from bot.handlers.media import NON_TEXT
 from bot.handoff import HandoffDesk
 from bot.keyboards import CloseCb
@@ -76,7 +76,7 @@ def build_router() -> Router:
     router.edited_message.filter(OperatorChat())
     router.callback_query.filter(OperatorChat())
     router.message.register(on_close, Command("close", ignore_case=True))
-    router.message.register(on_reply, F.content_type.in_(RELAYABLE))
+    router.message.register(on_reply, When(F.content_type.in_(RELAYABLE)))
     router.message.register(on_other)
     router.edited_message.register(on_other)
     router.callback_query.register(on_close_button, CloseCb.filter())

@@ -10,6 +10,7 @@ from bot import texts
 from bot.assistant import Assistant, FollowUpContext
 from bot.handlers.common import (
     Addressed,
+    When,
     conversation_key,
     deliver,
     group_reply_to,
@@ -63,6 +64,6 @@ async def on_question(
 
 def build_router() -> Router:
     router = Router(name="questions")
-    router.message.register(on_question, F.text, Addressed())
-    router.edited_message.register(on_question, F.text, Addressed())
+    router.message.register(on_question, When(F.text), Addressed())
+    router.edited_message.register(on_question, When(F.text), Addressed())
     return router
