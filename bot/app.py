@@ -150,6 +150,30 @@ class RetryAfter(BaseRequestMiddleware):
                 await asyncio.sleep(exc.retry_after)
 
 
+class KeepResponseTypes(BaseRequestMiddleware):
+    """Keeps each `Response[T]` model aiogram validates answers with alive.
+
+    pydantic caches parametrised generic models weakly, so the garbage collector drops
+    `Response[Message]` between requests now and then and the next answer pays for building
+    the model again (tens of milliseconds on a slow machine: the bot's worst latencies).
+    Holding them here makes each one a one-time cost.
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[object, type[Response[Any]]] = {}
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        returning = method.__returning__
+        if returning not in self._models:
+            self._models[returning] = Response[returning]  # type: ignore[valid-type]
+        return await make_request(bot, method)
+
+
 def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """The bot, talking to settings.api_base in HTML parse mode. Tests pass their own
     `session` (a recording one); the 429 retry is installed on it either way."""
@@ -157,6 +181,7 @@ def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
         raise ValueError("BOT_TOKEN is not set")
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
+    session.middleware(KeepResponseTypes())
     session.middleware(RetryAfter())
     return Bot(
         settings.bot_token.get_secret_value(),
