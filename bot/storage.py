@@ -26,7 +26,8 @@ import secrets
 import sqlite3
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -181,7 +182,7 @@ class Stats:
 
 @dataclass(slots=True)
 class _Job:
-    run: Callable[[aiosqlite.Connection], Awaitable[Any]]
+    run: Callable[[sqlite3.Connection], Any]
     savepoint: bool  # more than one statement: undo them together if one fails
     future: asyncio.Future[Any] = field(repr=False)
 
@@ -240,36 +241,45 @@ _HANDOFF_COLUMNS = (
 )
 
 
-async def _connect(path: Path, *, reader: bool) -> aiosqlite.Connection:
-    db = await aiosqlite.connect(path, isolation_level=None)  # transactions are explicit
+async def _connect_reader(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None)
     try:
         db.row_factory = sqlite3.Row
         await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await db.execute("PRAGMA foreign_keys = ON")
-        if reader:
-            await db.execute("PRAGMA query_only = ON")
-        else:
-            async with db.execute("PRAGMA journal_mode = WAL") as cursor:
-                row = await cursor.fetchone()
-            if row is None or str(row[0]).lower() != "wal":
-                raise StorageError(f"{path}: cannot switch to WAL mode")
-            await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute("PRAGMA query_only = ON")
     except BaseException:
         await db.close()
         raise
     return db
 
 
-async def _user_version(db: aiosqlite.Connection) -> int:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
+def _connect_writer(path: Path) -> sqlite3.Connection:
+    """The writing connection; used only from the writer's own thread (see Storage)."""
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT).
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA foreign_keys = ON")
+        row = db.execute("PRAGMA journal_mode = WAL").fetchone()
+        if row is None or str(row[0]).lower() != "wal":
+            raise StorageError(f"{path}: cannot switch to WAL mode")
+        db.execute("PRAGMA synchronous = NORMAL")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    row = db.execute("PRAGMA user_version").fetchone()
     return int(row[0]) if row is not None else 0
 
 
-async def migrate(db: aiosqlite.Connection, migrations: Sequence[str]) -> int:
+def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> int:
     """Apply the migrations the database lacks, each in its own transaction; the new version."""
     while True:
-        version = await _user_version(db)
+        version = _user_version(db)
         if version > len(migrations):
             raise StorageError(
                 f"the database has schema version {version}, newer than this program "
@@ -280,14 +290,14 @@ async def migrate(db: aiosqlite.Connection, migrations: Sequence[str]) -> int:
         target = version + 1
         script = migrations[version]
         try:
-            await db.executescript(
+            db.executescript(
                 f"BEGIN IMMEDIATE;\n{script}\n;PRAGMA user_version = {target};\nCOMMIT;"
             )
         except sqlite3.Error:
             if db.in_transaction:
-                await db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
             # Another process may have applied it in the meantime: then carry on.
-            if await _user_version(db) < target:
+            if _user_version(db) < target:
                 raise
         else:
             log.info("database migrated to schema version %d", target)
@@ -301,7 +311,8 @@ class Storage:
         self,
         path: Path,
         retention_days: int,
-        writer: aiosqlite.Connection,
+        writer: sqlite3.Connection,
+        thread: ThreadPoolExecutor,
         reader: aiosqlite.Connection,
         salt: bytes,
     ) -> None:
@@ -309,6 +320,7 @@ class Storage:
         self.path = path
         self.retention_days = retention_days
         self._db = writer
+        self._thread = thread
         self._reader = reader
         self._salt = salt
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
@@ -321,35 +333,43 @@ class Storage:
     async def open(cls, data_dir: Path, *, retention_days: int) -> Storage:
         """Create or upgrade ``<data_dir>/bot.sqlite3``, purge expired texts, start the writer."""
         path = Path(data_dir) / DATABASE_NAME
-        connections: list[aiosqlite.Connection] = []
-        try:
+        # One thread owns the writing connection: a whole batch of writes is one hop to it.
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        loop = asyncio.get_running_loop()
+        writer: sqlite3.Connection | None = None
+        reader: aiosqlite.Connection | None = None
+
+        def prepare() -> tuple[sqlite3.Connection, bytes]:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 path.touch(mode=0o600)  # the WAL and shared-memory files get the same mode
-            writer = await _connect(path, reader=False)
-            connections.append(writer)
-            await migrate(writer, MIGRATIONS)
-            await writer.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('user_key_salt', ?)",
-                (secrets.token_hex(32),),
-            )
-            async with writer.execute(
-                "SELECT value FROM meta WHERE key = 'user_key_salt'"
-            ) as cursor:
-                row = await cursor.fetchone()
-            assert row is not None
-            salt = bytes.fromhex(row["value"])
-            reader = await _connect(path, reader=True)
-            connections.append(reader)
-        except (OSError, sqlite3.Error) as exc:
-            for db in connections:
-                await db.close()
-            raise StorageError(f"{path}: {exc}") from exc
-        except BaseException:
-            for db in connections:
-                await db.close()
+            db = _connect_writer(path)
+            try:
+                migrate(db, MIGRATIONS)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('user_key_salt', ?)",
+                    (secrets.token_hex(32),),
+                )
+                row = db.execute("SELECT value FROM meta WHERE key = 'user_key_salt'").fetchone()
+                assert row is not None
+                return db, bytes.fromhex(row["value"])
+            except BaseException:
+                db.close()
+                raise
+
+        try:
+            writer, salt = await loop.run_in_executor(thread, prepare)
+            reader = await _connect_reader(path)
+        except BaseException as exc:
+            if writer is not None:
+                await loop.run_in_executor(thread, writer.close)
+            thread.shutdown(wait=False)
+            if isinstance(exc, OSError | sqlite3.Error):
+                raise StorageError(f"{path}: {exc}") from exc
             raise
-        storage = cls(path, retention_days, writer, reader, salt)
+        assert writer is not None
+        assert reader is not None
+        storage = cls(path, retention_days, writer, thread, reader, salt)
         try:
             await storage.purge_expired()
         except sqlite3.Error as exc:
@@ -372,8 +392,11 @@ class Storage:
         try:
             await asyncio.wait([self._writer])  # never raises; the writer fails its own callers
         finally:
-            await self._db.close()
-            await self._reader.close()
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._db.close)
+            finally:
+                self._thread.shutdown(wait=False)
+                await self._reader.close()
 
     @property
     def closed(self) -> bool:
@@ -387,7 +410,7 @@ class Storage:
     # -- the writer -------------------------------------------------------------------------
 
     def _write(
-        self, run: Callable[[aiosqlite.Connection], Awaitable[T]], *, savepoint: bool = False
+        self, run: Callable[[sqlite3.Connection], T], *, savepoint: bool = False
     ) -> asyncio.Future[T]:
         """Queue a write; the future resolves once its transaction is committed."""
         if self._closed:
@@ -432,19 +455,10 @@ class Storage:
 
     async def _commit(self, batch: list[_Job]) -> None:
         """Run ``batch`` in one transaction; if that transaction fails, its writes one by one."""
+        loop = asyncio.get_running_loop()
         try:
-            await self._db.execute("BEGIN IMMEDIATE")
-        except Exception as exc:  # locked by another process for busy_timeout, disk gone…
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            return
-        try:
-            outcomes = await self._transaction(batch)
+            outcomes = await loop.run_in_executor(self._thread, self._transaction, batch)
         except Exception as exc:
-            with contextlib.suppress(Exception):
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
             if len(batch) == 1:
                 error = exc.__cause__ if isinstance(exc, _TransactionLost) else exc
                 if not batch[0].future.done():
@@ -454,6 +468,7 @@ class Storage:
             for job in batch:
                 await self._commit([job])
             return
+        self.transactions += 1
         for job, result, error in outcomes:
             if job.future.done():  # the caller was cancelled; the write stands
                 continue
@@ -462,31 +477,35 @@ class Storage:
             else:
                 job.future.set_result(result)
 
-    async def _transaction(
-        self, batch: list[_Job]
-    ) -> list[tuple[_Job, object, BaseException | None]]:
-        """The batch's writes inside the open transaction, then COMMIT."""
+    def _transaction(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
+        """In the writer's thread: BEGIN, the batch's writes, COMMIT (ROLLBACK on failure)."""
         db = self._db
-        outcomes: list[tuple[_Job, object, BaseException | None]] = []
-        for job in batch:
-            try:
-                if job.savepoint:
-                    await db.execute("SAVEPOINT job")
-                result = await job.run(db)
-                if job.savepoint:
-                    await db.execute("RELEASE job")
-            except Exception as exc:
-                if not db.in_transaction:
-                    raise _TransactionLost from exc
-                if job.savepoint:
-                    await db.execute("ROLLBACK TO job")
-                    await db.execute("RELEASE job")
-                # A single statement that fails undoes itself; the others are kept.
-                outcomes.append((job, None, exc))
-            else:
-                outcomes.append((job, result, None))
-        await db.execute("COMMIT")
-        self.transactions += 1
+        db.execute("BEGIN IMMEDIATE")  # locked for busy_timeout, disk gone…: raises, no harm
+        try:
+            outcomes: list[tuple[_Job, object, BaseException | None]] = []
+            for job in batch:
+                try:
+                    if job.savepoint:
+                        db.execute("SAVEPOINT job")
+                    result = job.run(db)
+                    if job.savepoint:
+                        db.execute("RELEASE job")
+                except Exception as exc:
+                    if not db.in_transaction:
+                        raise _TransactionLost from exc
+                    if job.savepoint:
+                        db.execute("ROLLBACK TO job")
+                        db.execute("RELEASE job")
+                    # A single statement that fails undoes itself; the others are kept.
+                    outcomes.append((job, None, exc))
+                else:
+                    outcomes.append((job, result, None))
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            raise
         return outcomes
 
     # -- reading ----------------------------------------------------------------------------
@@ -516,8 +535,8 @@ class Storage:
             best_guess(decision),
         )
 
-        async def insert(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
+        def insert(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "INSERT INTO questions (at, user_key, text, action, intent, confidence,"
                 " best_guess) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 values,
@@ -539,9 +558,9 @@ class Storage:
         """A 👍/👎 on an answer; linked to its question when that question is known."""
         values = (time.time() if at is None else at, self.user_key(user_id), intent, int(up))
 
-        async def insert(db: aiosqlite.Connection) -> None:
+        def insert(db: sqlite3.Connection) -> None:
             # An unknown question id (a button from another database) is stored as no link.
-            await db.execute(
+            db.execute(
                 "INSERT INTO votes (at, user_key, intent, up, question_id)"
                 " VALUES (?, ?, ?, ?, (SELECT id FROM questions WHERE id = ?))",
                 (*values, question_id),
@@ -573,11 +592,11 @@ class Storage:
             return
         when = time.time() if at is None else at
 
-        async def update(db: aiosqlite.Connection) -> None:
+        def update(db: sqlite3.Connection) -> None:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
-                await db.execute(
+                db.execute(
                     "UPDATE questions SET assigned_intent = ?, assigned_at = ?"
                     f" WHERE id IN ({marks})",
                     (intent, when, *chunk),
@@ -589,8 +608,8 @@ class Storage:
         """Delete the texts of questions older than ``retention_days``; how many were deleted."""
         cutoff = (time.time() if now is None else now) - self.retention_days * DAY
 
-        async def update(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
+        def update(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 "UPDATE questions SET text = NULL WHERE at < ? AND text IS NOT NULL", (cutoff,)
             )
             return cursor.rowcount
@@ -627,11 +646,11 @@ class Storage:
     async def set_topic(self, chat_id: int, topic_id: int) -> None:
         """The operators' forum topic for this chat, replacing an old one."""
 
-        async def upsert(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def upsert(db: sqlite3.Connection) -> None:
+            db.execute(
                 "DELETE FROM topics WHERE topic_id = ? AND chat_id != ?", (topic_id, chat_id)
             )
-            await db.execute(
+            db.execute(
                 "INSERT INTO topics (chat_id, topic_id) VALUES (?, ?)"
                 " ON CONFLICT (chat_id) DO UPDATE SET topic_id = excluded.topic_id",
                 (chat_id, topic_id),
@@ -644,20 +663,18 @@ class Storage:
         opened_at = time.time() if at is None else at
         key = self.user_key(user_id)
 
-        async def open_one(db: aiosqlite.Connection) -> Handoff:
+        def open_one(db: sqlite3.Connection) -> Handoff:
             select = (
                 f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE chat_id = ? AND status != 'closed'"
             )
-            async with db.execute(select, (chat_id,)) as cursor:
-                row = await cursor.fetchone()
+            row = db.execute(select, (chat_id,)).fetchone()
             if row is None:
-                await db.execute(
+                db.execute(
                     "INSERT INTO handoffs (chat_id, user_key, status, opened_at)"
                     " VALUES (?, ?, 'waiting', ?)",
                     (chat_id, key, opened_at),
                 )
-                async with db.execute(select, (chat_id,)) as cursor:
-                    row = await cursor.fetchone()
+                row = db.execute(select, (chat_id,)).fetchone()
             assert row is not None
             return _handoff(row)
 
@@ -689,8 +706,8 @@ class Storage:
         """An operator answered: the first time, record when; the handoff becomes active."""
         when = time.time() if at is None else at
 
-        async def update(db: aiosqlite.Connection) -> None:
-            await db.execute(
+        def update(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE handoffs SET first_reply_at = COALESCE(first_reply_at, ?),"
                 " status = 'active' WHERE id = ? AND status != 'closed'",
                 (when, handoff_id),
@@ -702,18 +719,17 @@ class Storage:
         """Close an open handoff; the closed handoff, or None if it was not open."""
         when = time.time() if at is None else at
 
-        async def close_one(db: aiosqlite.Connection) -> Handoff | None:
-            cursor = await db.execute(
+        def close_one(db: sqlite3.Connection) -> Handoff | None:
+            cursor = db.execute(
                 "UPDATE handoffs SET status = 'closed', closed_at = ?"
                 " WHERE id = ? AND status != 'closed'",
                 (when, handoff_id),
             )
             if cursor.rowcount != 1:
                 return None
-            async with db.execute(
+            row = db.execute(
                 f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE id = ?", (handoff_id,)
-            ) as select:
-                row = await select.fetchone()
+            ).fetchone()
             return None if row is None else _handoff(row)
 
         return await self._write(close_one, savepoint=True)
@@ -723,8 +739,8 @@ class Storage:
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             return False
 
-        async def update(db: aiosqlite.Connection) -> bool:
-            cursor = await db.execute(
+        def update(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
                 "UPDATE handoffs SET rating = ?"
                 " WHERE id = ? AND status = 'closed' AND rating IS NULL",
                 (rating, handoff_id),
@@ -744,8 +760,8 @@ class Storage:
         return [_handoff(row) for row in rows]
 
     async def mark_timeout_notified(self, handoff_id: int) -> None:
-        async def update(db: aiosqlite.Connection) -> None:
-            await db.execute("UPDATE handoffs SET timeout_notified = 1 WHERE id = ?", (handoff_id,))
+        def update(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE handoffs SET timeout_notified = 1 WHERE id = ?", (handoff_id,))
 
         await self._write(update)
 

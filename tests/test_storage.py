@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 import pytest
 
 import bot.storage
@@ -361,8 +360,8 @@ async def test_a_failing_write_fails_only_its_own_caller(storage: Storage) -> No
 async def test_when_sqlite_drops_the_whole_transaction_the_other_writes_are_retried(
     storage: Storage,
 ) -> None:
-    async def lose_the_transaction(db: aiosqlite.Connection) -> None:
-        await db.execute("ROLLBACK")  # what SQLite does on a full disk or an I/O error
+    def lose_the_transaction(db: sqlite3.Connection) -> None:
+        db.execute("ROLLBACK")  # what SQLite does on a full disk or an I/O error
         raise sqlite3.OperationalError("database or disk is full")
 
     async def failing_write() -> None:
