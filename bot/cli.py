@@ -216,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError) as exc:
             print(exc, file=sys.stderr)
             return EXIT_CONFIG
-    from bot.app import serve  # the Telegram layer loads only when it is used
+    # The Telegram layer loads only when it is used, its types built on first use.
+    from bot.aiogram_import import import_aiogram
+
+    import_aiogram()
+    from bot.app import serve
 
     return serve(settings, assistant, webhook=command == "webhook")

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.aiogram_import import import_aiogram
 from bot.storage import Storage
+
+# Before any test module imports aiogram: the tests see aiogram as `python -m bot run` does.
+import_aiogram()
 
 
 @pytest.fixture

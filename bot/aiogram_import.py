@@ -1,0 +1,159 @@
+"""Import aiogram without building the schemas of the Telegram types the bot never uses.
+
+Why: the last lines of ``aiogram/types/__init__.py`` call ``model_rebuild`` on every Telegram
+type (about 400 pydantic models) to resolve their forward references. The types are declared
+with pydantic's ``defer_build=True``, meant to be built on first use, but ``model_rebuild``
+builds each one at once, and each validator embeds the validators of everything it reaches
+(a ``Message`` reaches almost every type). On this machine that loop costs ~4 s of CPU and
+~110 MB of memory in every process that imports aiogram (aiogram issues #1876 and #1891).
+
+How: ``import_aiogram()`` imports aiogram with ``BaseModel.model_rebuild`` briefly replaced so
+that the loop's calls (a ``_types_namespace`` given for a not yet built ``aiogram.types``
+model with ``defer_build``) only keep that namespace; every other call goes through. It puts
+``BaseModel.model_rebuild`` back, and gives aiogram's three model bases (``TelegramObject``,
+``TelegramMethod``, ``Response``) a ``model_rebuild`` that passes the kept namespace when none
+is given. Pydantic builds a deferred model on first use by calling ``cls.model_rebuild()``, so
+a type is built, with the namespace aiogram would have used, when it is first validated:
+``Update`` on the first ``getUpdates``, ``Message`` on the first ``sendMessage``...
+
+Guards (each falls back to aiogram's own behaviour):
+
+* aiogram already imported, or ``model_rebuild`` without the parameters used here: a plain
+  ``import aiogram``;
+* the loop deferred nothing (aiogram changed it): nothing else is done;
+* right after the import, a minimal ``Update`` is validated through the deferred path; if that
+  fails, the class attributes are put back and every deferred type is built as aiogram does.
+
+``tests/test_aiogram_import.py`` checks, in a fresh interpreter, that the deferred path is
+taken, that every Telegram type and method still builds and validates, and the fallbacks.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+
+logger = logging.getLogger(__name__)
+
+REBUILD_PARAMETERS = frozenset(
+    {"force", "raise_errors", "_parent_namespace_depth", "_types_namespace"}
+)
+PROBE_UPDATE: dict[str, Any] = {
+    "update_id": 1,
+    "message": {
+        "message_id": 1,
+        "date": 0,
+        "chat": {"id": 1, "type": "private"},
+        "from": {"id": 1, "is_bot": False, "first_name": "probe"},
+        "text": "probe",
+    },
+}
+
+deferred: list[type[BaseModel]] = []  # the types whose build was left to their first use
+
+
+def _compatible() -> bool:
+    try:
+        parameters = inspect.signature(BaseModel.model_rebuild).parameters
+    except (TypeError, ValueError):
+        return False
+    return parameters.keys() >= REBUILD_PARAMETERS
+
+
+def import_aiogram() -> bool:
+    """Import aiogram, leaving its types' schemas to be built on first use.
+
+    Returns whether that is in effect (False: aiogram was imported the usual way)."""
+    if "aiogram" in sys.modules or not _compatible():
+        import aiogram
+
+        return False
+
+    original = BaseModel.__dict__["model_rebuild"]
+    rebuild = original.__func__
+    namespace: dict[str, Any] = {}
+    kept: list[type[BaseModel]] = []
+
+    def defer(
+        cls: type[BaseModel],
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Any = None,
+    ) -> bool | None:
+        if (
+            _types_namespace is not None
+            and not force
+            and cls.__module__.startswith("aiogram.types.")
+            and cls.model_config.get("defer_build") is True
+            and not cls.__pydantic_complete__
+        ):
+            if not namespace:
+                namespace.update(_types_namespace)
+            kept.append(cls)
+            return None
+        result: bool | None = rebuild(
+            cls,
+            force=force,
+            raise_errors=raise_errors,
+            _parent_namespace_depth=_parent_namespace_depth + 1,
+            _types_namespace=_types_namespace,
+        )
+        return result
+
+    BaseModel.model_rebuild = classmethod(defer)  # type: ignore[method-assign, assignment]
+    try:
+        import aiogram  # noqa: F401
+    finally:
+        BaseModel.model_rebuild = original  # type: ignore[method-assign]
+    if not kept:
+        return False
+
+    def build_now(reason: object) -> bool:
+        """aiogram's own behaviour: every kept type built at once, with its namespace."""
+        logger.warning("aiogram types cannot be built on first use (%s); building them now", reason)
+        for base in bases:
+            delattr(base, "model_rebuild")
+        for cls in kept:
+            rebuild(cls, _types_namespace=namespace)
+        return False
+
+    bases: list[type[BaseModel]] = []
+    try:
+        from aiogram.methods.base import Response, TelegramMethod
+        from aiogram.types import TelegramObject, Update
+    except ImportError as exc:  # aiogram moved them
+        return build_now(exc)
+
+    def with_namespace(
+        cls: type[BaseModel],
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Any = None,
+    ) -> bool | None:
+        result: bool | None = rebuild(
+            cls,
+            force=force,
+            raise_errors=raise_errors,
+            _parent_namespace_depth=_parent_namespace_depth + 1,
+            _types_namespace=namespace if _types_namespace is None else _types_namespace,
+        )
+        return result
+
+    for base in (TelegramObject, TelegramMethod, Response):
+        if "model_rebuild" not in vars(base):
+            base.model_rebuild = classmethod(with_namespace)  # type: ignore[method-assign, assignment]
+            bases.append(base)
+    try:
+        Update.model_validate(PROBE_UPDATE)
+    except Exception as exc:  # any failure, whatever pydantic or aiogram changed
+        return build_now(exc)
+    deferred.extend(kept)
+    return True

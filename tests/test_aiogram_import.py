@@ -1,0 +1,240 @@
+"""bot.aiogram_import: aiogram's Telegram types are built on first use, and come out the same.
+
+Each test runs in a fresh interpreter, where aiogram has not been imported yet.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from settings_env import clean_env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+USER = {"id": 111, "is_bot": False, "first_name": "Lan", "language_code": "vi"}
+BOT = {"id": 123456, "is_bot": True, "first_name": "Support Bot", "username": "cso_bot"}
+CHAT = {"id": 111, "type": "private", "first_name": "Lan"}
+GROUP = {"id": -100500, "type": "supergroup", "title": "Nhóm", "is_forum": True}
+KEYBOARD = {
+    "inline_keyboard": [
+        [{"text": "👍", "callback_data": "f:cso_role:up:7"}, {"text": "Web", "url": "https://a.vn"}]
+    ]
+}
+BOT_MESSAGE = {
+    "message_id": 9,
+    "date": 1700000000,
+    "chat": CHAT,
+    "from": BOT,
+    "text": "CSO là giám đốc kinh doanh.",
+    "entities": [{"type": "bold", "offset": 0, "length": 3}],
+    "reply_markup": KEYBOARD,
+}
+UPDATES: list[dict[str, Any]] = [
+    {
+        "update_id": 1,
+        "message": {
+            "message_id": 10,
+            "date": 1700000001,
+            "chat": CHAT,
+            "from": USER,
+            "text": "/start cso",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        },
+    },
+    {
+        "update_id": 2,
+        "message": {
+            "message_id": 11,
+            "date": 1700000002,
+            "chat": GROUP,
+            "from": USER,
+            "message_thread_id": 4,
+            "is_topic_message": True,
+            "text": "@cso_bot CMO cần kỹ năng gì?",
+            "reply_to_message": BOT_MESSAGE,
+        },
+    },
+    {"update_id": 3, "edited_message": {**BOT_MESSAGE, "edit_date": 1700000100}},
+    {
+        "update_id": 4,
+        "callback_query": {
+            "id": "q1",
+            "from": USER,
+            "chat_instance": "42",
+            "data": "f:cso_role:up:7",
+            "message": BOT_MESSAGE,
+        },
+    },
+    {
+        "update_id": 5,
+        "callback_query": {
+            "id": "q2",
+            "from": USER,
+            "chat_instance": "42",
+            "data": "t:cmo_role",
+            "message": {"message_id": 3, "date": 0, "chat": CHAT},  # inaccessible message
+        },
+    },
+    {
+        "update_id": 6,
+        "message": {
+            "message_id": 12,
+            "date": 1700000003,
+            "chat": CHAT,
+            "from": USER,
+            "photo": [{"file_id": "p", "file_unique_id": "u", "width": 90, "height": 90}],
+            "caption": "ảnh",
+            "contact": {"phone_number": "02838172459", "first_name": "Hỗ trợ"},
+            "sticker": {
+                "file_id": "s",
+                "file_unique_id": "su",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            },
+        },
+    },
+    {
+        "update_id": 7,
+        "my_chat_member": {
+            "chat": GROUP,
+            "from": USER,
+            "date": 1700000004,
+            "old_chat_member": {"status": "left", "user": BOT},
+            "new_chat_member": {"status": "member", "user": BOT},
+        },
+    },
+]
+
+
+def run(code: str) -> str:
+    """``code`` in a fresh interpreter, from an empty directory (no .env, no bot setting in
+    the environment); its standard output."""
+    with tempfile.TemporaryDirectory() as empty:
+        done = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            cwd=empty,
+            env=clean_env(PYTHONPATH=str(ROOT)),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+DUMP = f"""
+import json
+from aiogram.methods import SendMessage
+from aiogram.methods.base import Response
+from aiogram.types import Message, Update
+for raw in json.loads({json.dumps(UPDATES)!r}):
+    update = Update.model_validate(raw)
+    print(json.dumps(update.model_dump(mode="json", exclude_none=True), sort_keys=True))
+result = Response[Message].model_validate({{"ok": True, "result": {BOT_MESSAGE!r}}})
+print(json.dumps(result.model_dump(mode="json", exclude_none=True), sort_keys=True))
+method = SendMessage(chat_id=1, text="x", reply_markup={KEYBOARD!r})
+dumped = method.model_dump(warnings=False, exclude_none=True)  # as aiogram's session does
+print(json.dumps(dumped, sort_keys=True, default=repr))
+"""
+
+
+def dumps(setup: str, after: str = "") -> list[Any]:
+    """What UPDATES, a Response[Message] and a SendMessage look like after ``setup``."""
+    out = run(textwrap.dedent(setup) + DUMP + textwrap.dedent(after))
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+@functools.cache
+def eager() -> list[Any]:
+    """The same, aiogram imported the usual way: ``model_rebuild`` lacks a parameter used."""
+    return dumps(
+        """
+        import bot.aiogram_import as m
+        m.REBUILD_PARAMETERS = m.REBUILD_PARAMETERS | {"_not_in_this_pydantic"}
+        assert not m.import_aiogram() and not m.deferred
+        from aiogram.types import Message, TelegramObject
+        assert Message.__pydantic_complete__ and "model_rebuild" not in vars(TelegramObject)
+        assert not m.import_aiogram()  # already imported
+        """
+    )
+
+
+def test_the_types_are_built_on_first_use() -> None:
+    out = run(
+        """
+        from bot.aiogram_import import deferred, import_aiogram
+        assert import_aiogram()
+        from aiogram.types import CallbackQuery, Message, Update
+        assert len(deferred) > 300, len(deferred)
+        assert Update.__pydantic_complete__  # validated once, as a probe
+        assert not Message.__pydantic_complete__ and not CallbackQuery.__pydantic_complete__
+        Message.model_validate({"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}})
+        assert Message.__pydantic_complete__
+        print("ok")
+        """
+    )
+    assert out.strip() == "ok"
+
+
+def test_deferred_types_validate_as_aiogram_s_own_and_all_build() -> None:
+    deferred = dumps(
+        """
+        from bot.aiogram_import import import_aiogram
+        assert import_aiogram()
+        """,
+        after="""
+        import inspect
+        import aiogram.methods, aiogram.types
+        from pydantic import BaseModel
+        for module in (aiogram.types, aiogram.methods):
+            for name in module.__all__:
+                cls = getattr(module, name)
+                if inspect.isclass(cls) and issubclass(cls, BaseModel):
+                    cls.model_rebuild()
+                    assert cls.__pydantic_complete__, name
+        """,
+    )
+    assert deferred == eager()
+    assert len(deferred) == len(UPDATES) + 2
+    assert deferred[3]["callback_query"]["message"]["reply_markup"] == KEYBOARD
+
+
+def test_the_bot_defers_the_types() -> None:
+    out = run(
+        """
+        import sys
+        from bot import aiogram_import
+        from bot.cli import main
+        assert "aiogram" not in sys.modules
+        assert main(["run"]) == 2  # no BOT_TOKEN: stops after loading the Telegram layer
+        assert "bot.app" in sys.modules and aiogram_import.deferred
+        print("ok")
+        """
+    )
+    assert out.strip().endswith("ok")
+
+
+def test_falls_back_to_building_everything_when_the_probe_fails() -> None:
+    fallen_back = dumps(
+        """
+        import bot.aiogram_import as m
+        m.PROBE_UPDATE = {"update_id": "not a number"}
+        assert not m.import_aiogram() and not m.deferred
+        from aiogram.methods.base import Response, TelegramMethod
+        from aiogram.types import Message, TelegramObject, Update
+        assert Message.__pydantic_complete__ and Update.__pydantic_complete__
+        bases = (TelegramObject, TelegramMethod, Response)
+        assert not any("model_rebuild" in vars(base) for base in bases)
+        """
+    )
+    assert fallen_back == eager()
