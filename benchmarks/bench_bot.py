@@ -69,7 +69,6 @@ import random
 import resource
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -95,6 +94,7 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile, Update
 
+from benchmarks.revision import revision
 from bot import texts
 from bot.app import build_bot, build_dispatcher, configure_logging
 from bot.assistant import Assistant
@@ -823,21 +823,6 @@ def markdown_table(lines: Sequence[Line]) -> str:
     out = ["| " + " | ".join(HEADER) + " |", "|---|---|---:|---|---|"]
     out += [f"| {x.part} | {x.measure} | {x.value} | {x.bar} | {verdict(x.met)} |" for x in lines]
     return "\n".join(out)
-
-
-def revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "bot", "knowledge"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes in bot/ or knowledge/" if dirty else "")
 
 
 def write_report(table: str, notes: Sequence[str]) -> Path:

@@ -55,7 +55,6 @@ import platform
 import pstats
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +64,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.revision import revision
 from bot.engine import Decision, Engine, Thresholds
 from bot.evaluation import Case, Outcome, load_cases
 from bot.knowledge import Knowledge, load_knowledge
@@ -333,28 +333,13 @@ def bars(rows: Sequence[Row]) -> list[str]:
     return out
 
 
-def _revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "bot", "knowledge"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + (" + uncommitted changes in bot/ or knowledge/" if dirty else "")
-
-
 def write_report(rows: Sequence[Row], notes: Sequence[str], profiles: dict[str, str]) -> Path:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Engine benchmark",
         "",
         f"{when}; Python {platform.python_version()} on {platform.platform()}; "
-        f"revision {_revision()}.",
+        f"revision {revision()}.",
         "Produced by `python -m benchmarks.bench_engine` (see its docstring for the method).",
         "",
         markdown_table(rows),
