@@ -396,6 +396,34 @@ async def poll(
     )
 
 
+class BoundedWebhookHandler(SimpleRequestHandler):
+    """Webhook updates are handled in the background (Telegram gets its 200 at once, as with
+    aiogram's own handler), but at most `limit` at a time. Beyond that the bot answers 503:
+    Telegram keeps the update and delivers it again a little later, so a slow Bot API cannot
+    pile up tasks without bound (polling has aiogram's tasks_concurrency_limit instead)."""
+
+    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret_token: str, limit: int) -> None:
+        super().__init__(dispatcher=dispatcher, bot=bot, secret_token=secret_token)
+        self.limit = limit
+        self.running = 0
+
+    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
+        if self.running >= self.limit:
+            return web.Response(status=503, text="busy, try again")
+        self.running += 1
+        try:
+            return await super()._handle_request_background(bot, request)
+        except BaseException:  # no task was started (an unreadable body)
+            self.running -= 1
+            raise
+
+    async def _background_feed_update(self, bot: Bot, update: dict[str, Any]) -> None:
+        try:
+            await super()._background_feed_update(bot, update)
+        finally:
+            self.running -= 1
+
+
 async def health(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -427,7 +455,7 @@ async def build_webhook_app(
     # The dispatcher's shutdown (waiting for replies in flight) runs before the handler
     # closes the bot's session: setup_application first, then register.
     setup_application(app, dp, bot=bot)
-    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(
+    BoundedWebhookHandler(dp, bot, secret, MAX_CONCURRENT_UPDATES).register(
         app, path=settings.webhook_path
     )
 

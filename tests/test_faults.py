@@ -3,7 +3,9 @@ hangs up or slows down on purpose. Users must still get every answer, once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiogram.types import TelegramObject
+from aiohttp import web
+from fake_telegram import FakeTelegram
 from live_polling import (
     LiveBot,
     check_offsets,
@@ -24,12 +28,21 @@ from live_polling import (
 )
 
 from bot import texts
-from bot.app import MAX_CONCURRENT_UPDATES
+from bot.app import MAX_CONCURRENT_UPDATES, build_bot, build_webhook_app
 from bot.assistant import Assistant
 from bot.cli import build_assistant
 from bot.settings import Settings
 
 LAN, MINH, HOA, BLOCKED = 111, 222, 333, 444
+TOKEN = "123456:TEST"
+SECRET = "webhook-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +176,49 @@ async def test_the_flood_notice_to_a_user_who_blocked_the_bot_is_only_a_warning(
     assert all(call.status == 403 for call in refused)
     assert [seen(call) for call in refused].count(texts.FLOOD_NOTICE) == 1
     assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+
+
+async def test_a_slow_api_behind_a_webhook_turns_the_excess_away_for_telegram_to_resend(
+    assistant: Assistant, tmp_path: Path
+) -> None:
+    async with FakeTelegram(token=TOKEN) as fake:
+        config = Settings(
+            _env_file=None,
+            bot_token=TOKEN,
+            telegram_api_url=fake.url,
+            data_dir=tmp_path,
+            webhook_url="https://example.invalid/hook",
+            flood_burst=1000,
+        )
+        bot = build_bot(config)
+        app = await build_webhook_app(config, assistant, bot, SECRET)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}{config.webhook_path}"
+        try:
+            fake.set_delay("sendMessage", 0.5)
+            crowd = list(range(20_000, 20_100))
+            updates = {
+                user: fake.make_update("message", fake.text_message("CSO là gì?", user_id=user))
+                for user in crowd
+            }
+            # A hundred updates at once, as Telegram would post them with many connections.
+            statuses = await asyncio.gather(
+                *(fake.post_webhook(url, updates[user], SECRET) for user in crowd)
+            )
+            accepted = [user for user, status in zip(crowd, statuses, strict=True) if status == 200]
+            turned_away = [u for u, status in zip(crowd, statuses, strict=True) if status == 503]
+            assert len(accepted) == MAX_CONCURRENT_UPDATES
+            assert len(accepted) + len(turned_away) == len(crowd)
+
+            # Telegram delivers the rest again later; once the first ones are done, they go in.
+            await settled(fake, sends=len(accepted), within=30)
+            for user in turned_away:
+                assert await fake.post_webhook(url, updates[user], SECRET) == 200
+            await settled(fake, sends=len(crowd), within=30)
+        finally:
+            await runner.cleanup()
+
+    assert replies_per_chat(fake) == dict.fromkeys(crowd, 1)
