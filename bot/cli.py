@@ -147,12 +147,14 @@ def cmd_unanswered(
     if csv_file == "-":
         if isinstance(out, io.TextIOWrapper):
             out.reconfigure(encoding="utf-8", newline="")
-        write_unanswered_csv(groups, out, knowledge=knowledge)
+        write_unanswered_csv(groups, out, knowledge=knowledge, zone=settings.zone)
         return 0
     out.write(unanswered_text(groups, days=days, knowledge=knowledge) + "\n")
     if csv_file is not None:
         try:
-            rows = write_unanswered_csv(groups, Path(csv_file), knowledge=knowledge)
+            rows = write_unanswered_csv(
+                groups, Path(csv_file), knowledge=knowledge, zone=settings.zone
+            )
         except OSError as exc:
             print(exc, file=sys.stderr)
             return EXIT_CONFIG

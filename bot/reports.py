@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TextIO
 
@@ -262,7 +262,7 @@ def unanswered_text(
 
 
 def _csv_rows(
-    groups: Sequence[UnansweredGroup], knowledge: Knowledge | None
+    groups: Sequence[UnansweredGroup], knowledge: Knowledge | None, zone: tzinfo | None
 ) -> Iterable[list[str]]:
     for number, group in enumerate(groups, start=1):
         guess = group.best_guess or ""
@@ -281,7 +281,7 @@ def _csv_rows(
                 title,
                 record.action,
                 f"{record.confidence:.3f}",
-                datetime.fromtimestamp(record.at).strftime("%Y-%m-%d %H:%M:%S"),
+                datetime.fromtimestamp(record.at, zone).strftime("%Y-%m-%d %H:%M:%S"),
                 str(record.id),
             ]
 
@@ -291,26 +291,30 @@ def write_unanswered_csv(
     file: Path | TextIO,
     *,
     knowledge: Knowledge | None = None,
+    zone: tzinfo | None = None,
 ) -> int:
     """One row per question with its group number; UTF-8 with a BOM so Excel shows Vietnamese.
 
-    ``file`` is a path, or an open text stream (which must encode UTF-8); the number of
-    question rows written.
+    ``file`` is a path, or an open text stream (which must encode UTF-8); times are shown in
+    ``zone`` (None: the server's); the number of question rows written.
     """
     if isinstance(file, Path):
         with file.open("w", encoding="utf-8-sig", newline="") as stream:
-            return _write_csv(groups, stream, knowledge)
+            return _write_csv(groups, stream, knowledge, zone)
     file.write("\ufeff")
-    return _write_csv(groups, file, knowledge)
+    return _write_csv(groups, file, knowledge, zone)
 
 
 def _write_csv(
-    groups: Sequence[UnansweredGroup], stream: TextIO, knowledge: Knowledge | None
+    groups: Sequence[UnansweredGroup],
+    stream: TextIO,
+    knowledge: Knowledge | None,
+    zone: tzinfo | None,
 ) -> int:
     writer = csv.writer(stream)
     writer.writerow(CSV_COLUMNS)
     rows = 0
-    for row in _csv_rows(groups, knowledge):
+    for row in _csv_rows(groups, knowledge, zone):
         writer.writerow(row)
         rows += 1
     return rows

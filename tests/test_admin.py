@@ -23,9 +23,10 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -321,7 +322,8 @@ async def test_unanswered_lists_groups_biggest_first_and_sends_a_csv(running: Ru
     ]
 
     upload = document.files["document"]
-    assert upload.filename == f"unanswered-{date.today().isoformat()}.csv"
+    today_in_vietnam = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()  # TIMEZONE default
+    assert upload.filename == f"unanswered-{today_in_vietnam.isoformat()}.csv"
     assert upload.data.startswith("\ufeff".encode())  # Excel reads it as UTF-8
     rows = list(csv.DictReader(io.StringIO(upload.data.decode("utf-8-sig"))))
     assert [(r["nhom"], r["so_lan"]) for r in rows] == [("1", "3")] * 3 + [("2", "2")] * 2 + [

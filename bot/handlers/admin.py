@@ -14,7 +14,7 @@ import asyncio
 import io
 import logging
 import re
-from datetime import date
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aiogram import Bot, Router
@@ -125,7 +125,9 @@ async def _assign(db: Storage, live: LiveKnowledge, record: QuestionRecord, inte
 # --------------------------------------------------------------------------- handlers
 
 
-async def on_unanswered(message: Message, db: Storage, assistant: Assistant) -> None:
+async def on_unanswered(
+    message: Message, db: Storage, assistant: Assistant, settings: Settings
+) -> None:
     reply_to = group_reply_to(message)
     groups = await _groups(db)
     knowledge = assistant.knowledge
@@ -144,8 +146,8 @@ async def on_unanswered(message: Message, db: Storage, assistant: Assistant) -> 
         reply_parameters=reply_to,
     )
     csv = io.StringIO(newline="")
-    reports.write_unanswered_csv(groups, csv, knowledge=knowledge)
-    name = CSV_NAME.format(day=date.today().isoformat())
+    reports.write_unanswered_csv(groups, csv, knowledge=knowledge, zone=settings.zone)
+    name = CSV_NAME.format(day=datetime.now(settings.zone).date().isoformat())
     await message.answer_document(
         BufferedInputFile(csv.getvalue().encode("utf-8"), filename=name),
         caption=quote(texts.ADMIN_CSV_CAPTION),
