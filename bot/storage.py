@@ -49,6 +49,8 @@ STATS_DAYS = 7
 BUSY_TIMEOUT_MS = 10_000
 MAX_BATCH = 500  # writes per transaction at most; the rest go in the next one
 MAX_TEXT = 4096  # a Telegram message is at most 4,096 characters
+CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints (when there were writes)
+BACKSTOP_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL: the commit itself checkpoints after that
 
 # Migration n (1-based) is MIGRATIONS[n - 1]. Never edit an applied migration: append a new
 # script, e.g. MIGRATIONS.append("ALTER TABLE questions ADD COLUMN language TEXT;").
@@ -265,6 +267,10 @@ def _connect_writer(path: Path) -> sqlite3.Connection:
         if row is None or str(row[0]).lower() != "wal":
             raise StorageError(f"{path}: cannot switch to WAL mode")
         db.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoints (copying the WAL into the database, with fsyncs) run in the background
+        # (Storage._checkpoints), not inside a commit someone is waiting for; this is only the
+        # backstop should that task fall behind.
+        db.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
     except BaseException:
         db.close()
         raise
@@ -314,6 +320,7 @@ class Storage:
         writer: sqlite3.Connection,
         thread: ThreadPoolExecutor,
         reader: aiosqlite.Connection,
+        checkpointer: aiosqlite.Connection,
         salt: bytes,
     ) -> None:
         """Use ``await Storage.open(...)``."""
@@ -322,12 +329,14 @@ class Storage:
         self._db = writer
         self._thread = thread
         self._reader = reader
+        self._checkpointer = checkpointer
         self._salt = salt
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
         self._writer = asyncio.create_task(self._write_loop(), name="storage-writer")
         self.transactions = 0  # write transactions committed (group commit at work)
+        self._checkpointing = asyncio.create_task(self._checkpoints(), name="storage-checkpoints")
 
     @classmethod
     async def open(cls, data_dir: Path, *, retention_days: int) -> Storage:
@@ -338,6 +347,7 @@ class Storage:
         loop = asyncio.get_running_loop()
         writer: sqlite3.Connection | None = None
         reader: aiosqlite.Connection | None = None
+        checkpointer: aiosqlite.Connection | None = None
 
         def prepare() -> tuple[sqlite3.Connection, bytes]:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -360,16 +370,20 @@ class Storage:
         try:
             writer, salt = await loop.run_in_executor(thread, prepare)
             reader = await _connect_reader(path)
+            checkpointer = await aiosqlite.connect(path, isolation_level=None)
         except BaseException as exc:
             if writer is not None:
                 await loop.run_in_executor(thread, writer.close)
+            if reader is not None:
+                await reader.close()
             thread.shutdown(wait=False)
             if isinstance(exc, OSError | sqlite3.Error):
                 raise StorageError(f"{path}: {exc}") from exc
             raise
         assert writer is not None
         assert reader is not None
-        storage = cls(path, retention_days, writer, thread, reader, salt)
+        assert checkpointer is not None
+        storage = cls(path, retention_days, writer, thread, reader, checkpointer, salt)
         try:
             await storage.purge_expired()
         except sqlite3.Error as exc:
@@ -389,14 +403,31 @@ class Storage:
     async def _close(self) -> None:
         self._closed = True
         self._queue.put_nowait(None)
+        self._checkpointing.cancel()
         try:
             await asyncio.wait([self._writer])  # never raises; the writer fails its own callers
         finally:
+            await asyncio.wait([self._checkpointing])
+            await self._checkpointer.close()
             try:
                 await asyncio.get_running_loop().run_in_executor(self._thread, self._db.close)
             finally:
                 self._thread.shutdown(wait=False)
                 await self._reader.close()
+
+    async def _checkpoints(self) -> None:
+        """Fold the WAL into the database every CHECKPOINT_INTERVAL seconds when there were
+        writes, on a connection of its own: writers and readers carry on meanwhile (PASSIVE)."""
+        done = self.transactions
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            if self.transactions == done:
+                continue
+            done = self.transactions
+            try:
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:  # busy or the disk: the next round (or the backstop)
+                log.warning("WAL checkpoint failed: %s", exc)
 
     @property
     def closed(self) -> bool:
