@@ -374,3 +374,36 @@ async def test_without_an_operator_group_the_person_button_gives_the_contacts(
         assert not fake.topics(OPS)
     finally:
         await support.stop()
+
+
+async def test_an_operator_writing_after_close_takes_the_customer_back(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    mark = fake.mark()
+    support.operator_writes(topic, "/close")
+    await fake.wait_for("sendMessage", lambda c: c.text == texts.HANDOFF_CLOSED_USER, after=mark)
+
+    mark = fake.mark()
+    support.operator_writes(topic, "À, mình gửi thêm tài liệu cho bạn nhé.")
+    assert len(await support.copied(LAN, mark, 1)) == 1
+
+    mark = fake.mark()
+    fake.user_text("CSO là gì?")  # with the operator again: passed on, not answered
+    assert len(await support.copied(OPS, mark, 1)) == 1
+    assert fake.sent_messages(LAN)[-1].text == texts.HANDOFF_CLOSED_USER
+
+
+async def test_a_reply_to_a_customer_who_blocked_the_bot_is_reported_in_the_topic(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    fake.forbid_chat(LAN)
+
+    mark = fake.mark()
+    support.operator_writes(topic, "Bạn còn cần hỗ trợ không?")
+    note = await fake.wait_for(
+        "sendMessage", lambda c: c.chat_id == OPS and c.error is None, after=mark
+    )
+    assert note.text == texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED)
+    assert note.params["message_thread_id"] == topic
