@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from decisions import assert_well_formed
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from rapidfuzz import process as rapidfuzz_process
@@ -154,20 +155,6 @@ padding = st.lists(st.sampled_from(SPACES), max_size=3).map("".join)
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine(KNOWLEDGE)
-
-
-def assert_well_formed(decision: Decision) -> None:
-    assert decision.action in {"answer", "suggest", "handoff"}
-    assert 0.0 <= decision.confidence <= 1.0
-    assert all(0.0 <= score <= 1.0 for _, score in decision.ranking)
-    if decision.action == "answer":
-        assert decision.intent in INTENT_IDS
-    elif decision.action == "suggest":
-        assert decision.suggestions
-        assert set(decision.suggestions) <= set(INTENT_IDS)
-    else:
-        assert decision.intent is None
-        assert decision.suggestions == ()
 
 
 def outcome(decision: Decision) -> tuple[str, str | None, tuple[str, ...]]:
