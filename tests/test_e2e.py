@@ -381,10 +381,12 @@ async def test_sigterm_lets_every_reply_in_flight_arrive_and_takes_nothing_more(
 
 
 async def test_a_token_telegram_refuses_stops_the_start(
-    fake: FakeTelegram, assistant: Assistant
+    fake: FakeTelegram, assistant: Assistant, tmp_path: Path
 ) -> None:
     fake.fail_next("deleteWebhook", 401, "Unauthorized")
-    settings = Settings(_env_file=None, bot_token=TOKEN, telegram_api_url=fake.url)
+    settings = Settings(
+        _env_file=None, bot_token=TOKEN, telegram_api_url=fake.url, data_dir=tmp_path
+    )
 
     with pytest.raises(TelegramUnauthorizedError):
         await run_polling(settings, assistant)
