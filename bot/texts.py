@@ -201,7 +201,6 @@ ADMIN_RELOAD_DONE = (
     "Bot trả lời theo nội dung mới ngay từ bây giờ."
 )
 ADMIN_RELOAD_FAILED = "Tệp kiến thức có lỗi nên bot vẫn dùng nội dung cũ. Lỗi: {error}"
-# (texts for admin commands and reports go here)
 
 
 # Start-up problems (one line on stderr, exit code 2), in the style of settings.load_settings
