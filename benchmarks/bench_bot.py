@@ -4,10 +4,10 @@ Run from the project root::
 
     .venv/bin/python -m benchmarks.bench_bot              # full run (about 2 minutes)
     .venv/bin/python -m benchmarks.bench_bot --quick      # fewer updates and runs: a smoke test
-    .venv/bin/python -m benchmarks.bench_bot --only in-process startup
+    .venv/bin/python -m benchmarks.bench_bot --only in-process floor startup
     .venv/bin/python -m benchmarks.bench_bot --profile    # plus cProfile of the bot's functions
 
-Four parts:
+Five parts:
 
 * ``in-process``: the real Dispatcher (``bot.app.build_dispatcher``, and the real ``Bot`` of
   ``bot.app.build_bot``) with a recording session instead of the network. The session does
@@ -28,6 +28,10 @@ Four parts:
   hands a ``getUpdates`` batch to tasks), number over wall time. One core: it is one asyncio
   loop. Flood control is given a huge allowance (``FLOOD_RATE``/``FLOOD_BURST``) so that it
   never drops benchmark traffic; the per-chat ordering lock is on, as in the bot.
+* ``floor``: the same recording session under two stripped-down dispatchers, one handler
+  each and nothing else (no database, routers or middlewares): aiogram answering "ok", and
+  aiogram with ``Assistant.ask`` and the bot's ``deliver``. CPU per text update: what the
+  throughput bar leaves for everything else.
 * ``http``: ``python -m bot run`` as a real process (default settings, no ``.env``, a temporary
   ``DATA_DIR``) long-polling ``tests/fake_telegram.FakeTelegram`` on 127.0.0.1. Each question
   comes from a user of its own. Latency: one question at a time, from ``push_update`` to the
@@ -493,6 +497,55 @@ async def in_process(
     return results, profiled
 
 
+async def floor(assistant: Assistant, count: int) -> tuple[float, float]:
+    """CPU ms per text update of two stripped-down dispatchers on the same recording session:
+    aiogram alone (one handler answering "ok"), and aiogram with the engine (one handler:
+    Assistant.ask, then the bot's own `deliver`), without database, routers or middlewares.
+    What the throughput bar leaves for everything else."""
+    from aiogram import Router
+    from aiogram.types import Message
+
+    from bot.handlers.common import deliver
+
+    async def answer_ok(message: Message) -> None:
+        await message.answer("ok")
+
+    async def answer_engine(message: Message) -> None:
+        reply = assistant.ask(message.text or "")
+        await deliver(message, reply, assistant.knowledge.contact)
+
+    results: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="bench-bot-") as tmp:
+        settings = bench_settings(Path(tmp))
+        async with harness(settings, assistant) as h:
+            for handler in (answer_ok, answer_engine):
+                dp = Dispatcher()
+                router = Router()
+                router.message.register(handler)
+                dp.include_router(router)
+                updates = Updates(assistant.knowledge).workload("text", count + 200)
+                for raw in updates[:200]:
+                    await dp.feed_update(h.bot, Update.model_validate(raw, context={"bot": h.bot}))
+                cpu = time.process_time()
+                for raw in updates[200:]:
+                    normalize.cache_clear()
+                    await dp.feed_update(h.bot, Update.model_validate(raw, context={"bot": h.bot}))
+                results.append((time.process_time() - cpu) / count * 1000)
+    return results[0], results[1]
+
+
+def lines_floor(aiogram_only: float, with_engine: float) -> list[Line]:
+    part = "floor, text (no database, routers or middlewares)"
+    return [
+        Line(part, "CPU per update: aiogram answering 'ok'", f"{aiogram_only:.2f} ms"),
+        Line(
+            part,
+            "CPU per update: aiogram + engine + deliver",
+            f"{with_engine:.2f} ms (at most {1000 / with_engine:,.0f} updates/s)",
+        ),
+    ]
+
+
 # -- the bot as a process --------------------------------------------------------------------
 
 
@@ -845,7 +898,7 @@ def write_report(table: str, notes: Sequence[str]) -> Path:
 
 # -- main ------------------------------------------------------------------------------------
 
-PARTS = ("in-process", "http", "startup")
+PARTS = ("in-process", "floor", "http", "startup")
 
 
 async def run(args: argparse.Namespace) -> tuple[list[Line], list[str]]:
@@ -872,6 +925,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Line], list[str]]:
         lines += lines_in_process(rows)
         if profiled is not None:
             notes.append(f"cProfile of text updates (the bot's functions):\n\n```\n{profiled}\n```")
+    if "floor" in parts:
+        print("floor ...", file=sys.stderr, flush=True)
+        lines += lines_floor(*await floor(assistant, count))
     if "http" in parts:
         print("http: starting the bot ...", file=sys.stderr, flush=True)
         lines += lines_http(await http_load(python, questions, sequential, burst))
