@@ -13,8 +13,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import texts
 from bot.assistant import Assistant, FollowUpContext
 from bot.handlers.common import conversation_key, deliver, remember, send_text
-from bot.handlers.support import connect_to_person, live
-from bot.handoff import FailureStreak, HandoffDesk
+from bot.handoff import FailureStreak
 from bot.keyboards import (
     FeedbackCb,
     TopicCb,
@@ -34,15 +33,8 @@ async def on_topic(
     callback_data: TopicCb,
     assistant: Assistant,
     follow_ups: FollowUpContext,
-    desk: HandoffDesk | None,
 ) -> None:
     message = callback.message
-    if callback_data.intent == HANDOFF and isinstance(message, Message):
-        operators = live(desk, message)
-        if operators is not None:  # "Không phải — gặp nhân viên hỗ trợ" with live handoff on
-            await callback.answer()
-            await connect_to_person(message, callback.from_user, operators)
-            return
     try:
         reply = assistant.choose(callback_data.intent)
     except KeyError:  # an intent id this knowledge does not have (old or forged button)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Filter
@@ -15,7 +15,7 @@ from bot import texts
 from bot.assistant import Assistant
 from bot.handlers.common import deliver, send_text
 from bot.handoff import Customer, HandoffDesk
-from bot.keyboards import PersonCb, RateCb
+from bot.keyboards import PersonCb, RateCb, TopicCb
 from bot.replies import HANDOFF
 
 
@@ -36,9 +36,8 @@ class WithOperator(Filter):
     """A private chat whose person is talking to an operator right now."""
 
     async def __call__(self, message: Message, desk: HandoffDesk | None) -> bool:
-        return (
-            live(desk, message) is not None and desk is not None and desk.is_open(message.chat.id)
-        )
+        operators = live(desk, message)
+        return operators is not None and operators.is_open(message.chat.id)
 
 
 async def on_message_for_operator(message: Message, desk: HandoffDesk) -> None:
@@ -51,6 +50,8 @@ async def on_message_for_operator(message: Message, desk: HandoffDesk) -> None:
 async def on_person(
     callback: CallbackQuery, assistant: Assistant, desk: HandoffDesk | None
 ) -> None:
+    """ "Chuyển cho nhân viên hỗ trợ", or "Không phải — gặp nhân viên hỗ trợ" under suggestions:
+    a live operator when there is one, else the contact details."""
     message = callback.message
     if not isinstance(message, Message):
         await callback.answer(texts.STALE_BUTTON)
@@ -82,5 +83,6 @@ def build_router() -> Router:
     router.message.register(on_message_for_operator, WithOperator())
     router.edited_message.register(on_message_for_operator, WithOperator())
     router.callback_query.register(on_person, PersonCb.filter())
+    router.callback_query.register(on_person, TopicCb.filter(F.intent == HANDOFF))
     router.callback_query.register(on_rate, RateCb.filter())
     return router
