@@ -139,6 +139,12 @@ class Engine:
                 t: f * self._idf.get(t, 1.0) for t, f in share.items() if f >= SIGNATURE_SHARE
             }
         self._signature_total = {i: sum(sig.values()) for i, sig in self._signature.items()}
+        # Each entry's phrasings with their words sorted: rapidfuzz's plain `ratio` on them is
+        # token_sort_ratio, without sorting every phrasing again for every question.
+        self._sorted_docs: list[list[str]] = [
+            [" ".join(sorted(doc.split())) for doc in self._docs[entry.id]]
+            for entry in knowledge.entries
+        ]
         self._corrections: dict[str, str] = {}
 
     # -- normalisation that needs the knowledge's vocabulary ---------------------------
@@ -193,7 +199,7 @@ class Engine:
         for term, weight in weights.items():
             for intent, strength in self._postings.get(term, {}).items():
                 coverage[intent] += weight * strength
-        query = " ".join(content)
+        query = " ".join(sorted(content))
         # Words no entry knows ("Vinamilk", "hoa hồng") lower every score alike.
         known = sum(w for t, w in weights.items() if t in self._idf and " " not in t)
         unigram_total = sum(w for t, w in weights.items() if " " not in t)
@@ -201,10 +207,8 @@ class Engine:
         roles = ROLE_TOKENS.intersection(content)
         out_of_scope = OUT_OF_SCOPE in content
         scores: list[tuple[str, float]] = []
-        for entry in self.knowledge.entries:
-            closest = process.extractOne(
-                query, self._docs[entry.id], scorer=fuzz.token_sort_ratio, score_cutoff=30
-            )
+        for entry, docs in zip(self.knowledge.entries, self._sorted_docs, strict=True):
+            closest = process.extractOne(query, docs, scorer=fuzz.ratio, score_cutoff=30)
             fuzzy = closest[1] / 100 if closest is not None else 0.0
             score = COVERAGE_SHARE * coverage[entry.id] / total + (1 - COVERAGE_SHARE) * fuzzy
             signature = self._signature[entry.id]

@@ -32,6 +32,9 @@ _OLD_TONE = re.compile(r"([oO])([aAeE])([\u0300\u0301\u0303\u0309\u0323])(?![^\W
 _OLD_TONE_UY = re.compile(r"(?<![qQ])([uU])([yY])([\u0300\u0301\u0303\u0309\u0323])(?![^\W\d_])")
 # "kĩ"/"kỹ", "lí"/"lý", "mĩ"/"mỹ": after a consonant a final y and i are the same sound.
 _Y_AS_I = re.compile(r"\b([bcdghklmnpqrstvx]+)y\b")
+_MARK_FLOOD = re.compile(r"([\u0300-\u036f]{2})[\u0300-\u036f]+")
+# People use a few thousand distinct words; folding each once is enough.
+_WORD_CACHE = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +52,7 @@ def clean(text: str) -> str:
     text = _INVISIBLE.sub("", text)
     text = unicodedata.normalize("NFD", text)
     # A flood of combining marks on one letter carries no meaning: keep at most two.
-    text = re.sub(r"([\u0300-\u036f]{2})[\u0300-\u036f]+", r"\1", text)
+    text = _MARK_FLOOD.sub(r"\1", text)
     text = _OLD_TONE.sub(r"\1\3\2", text)
     text = _OLD_TONE_UY.sub(r"\1\3\2", text)
     text = unicodedata.normalize("NFC", text)
@@ -70,13 +73,19 @@ def _tokens(text: str) -> list[str]:
     return [t for t in _NON_WORD.split(text.casefold()) if t]
 
 
+@lru_cache(maxsize=_WORD_CACHE)
+def _expand_token(token: str) -> tuple[str, ...]:
+    return ABBREVIATIONS.get(fold(token), (token,))
+
+
 def _expand(tokens: list[str]) -> list[str]:
     out: list[str] = []
     for token in tokens:
-        out.extend(ABBREVIATIONS.get(fold(token), (token,)))
+        out.extend(_expand_token(token))
     return out
 
 
+@lru_cache(maxsize=_WORD_CACHE)
 def fold_word(word: str) -> str:
     """Fold one lower-case word, treating final y and i after a consonant as the same."""
     return _Y_AS_I.sub(r"\1i", fold(word))
@@ -104,15 +113,20 @@ class PhraseTable:
                     key = tuple(fold_word(w) for w in _expand(_tokens(variant)))
                 if key:
                     self.table.setdefault(key, token)
-        self.max_len = max(len(k) for k in self.table)
         self.words: frozenset[str] = frozenset(w for key in self.table for w in key)
+        # first word -> the lengths of the phrases it starts, longest first: most words start
+        # none, and are passed over with one lookup.
+        starts: dict[str, set[int]] = {}
+        for key in self.table:
+            starts.setdefault(key[0], set()).add(len(key))
+        self.starts = {word: sorted(lengths, reverse=True) for word, lengths in starts.items()}
 
     def apply(self, words: tuple[str, ...]) -> tuple[str, ...]:
         out: list[str] = []
         i, n = 0, len(words)
         while i < n:
-            for length in range(min(self.max_len, n - i), 0, -1):
-                canonical = self.table.get(words[i : i + length])
+            for length in self.starts.get(words[i], ()):
+                canonical = self.table.get(words[i : i + length]) if length <= n - i else None
                 if canonical is not None:
                     if canonical:
                         out.append(canonical)
