@@ -301,6 +301,7 @@ def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage)
             rate=settings.operator_rate,
         )
     dp = Dispatcher(
+        disable_fsm=True,  # no conversation states: the FSM middleware would be pure overhead
         assistant=assistant,
         settings=settings,
         follow_ups=FollowUpContext(settings.follow_up_ttl),

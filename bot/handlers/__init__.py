@@ -10,20 +10,24 @@ from bot.handlers.common import FromPerson
 
 
 def build_routers() -> list[Router]:
-    """In order: the admin commands first (only for admins; anyone else's `/stats` falls
-    through to the unknown-command reply), then the operators' group (everything there is
-    theirs), then a person talking to an operator (their messages go to the operator, not to
-    the FAQ), then commands, so that `/help` is never taken for a question. Messages from
-    other bots reach none of them."""
-    routers = [
-        admin.build_router(),
-        operators.build_router(),
+    """By audience, in order: the admin commands first (only for admins; anyone else's
+    `/stats` falls through to the unknown-command reply), then the operators' group
+    (everything there is theirs), then the customers. Among the customers' routers: a person
+    talking to an operator first (their messages go to the operator, not to the FAQ), then
+    commands, so that `/help` is never taken for a question. Messages from other bots reach
+    none of them.
+
+    Each router turns away what is not its own with one router-level filter, so a question
+    passes the routers before its own at the cost of a check each."""
+    customers = Router(name="customers")
+    customers.include_routers(
         support.build_router(),
         commands.build_router(),
         questions.build_router(),
         media.build_router(),
         buttons.build_router(),
-    ]
+    )
+    routers = [admin.build_router(), operators.build_router(), customers]
     for router in routers:
         router.message.filter(FromPerson())
         router.edited_message.filter(FromPerson())

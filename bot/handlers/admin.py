@@ -31,7 +31,7 @@ from aiogram.types import (
 
 from bot import reports, texts
 from bot.assistant import Assistant
-from bot.handlers.common import group_reply_to, send_text
+from bot.handlers.common import CommandLike, group_reply_to, send_text
 from bot.keyboards import AssignCb, AssignToCb, assign_keyboard, intents_keyboard
 from bot.knowledge import Knowledge, KnowledgeError
 from bot.knowledge_edit import DuplicatePhrasing, LiveKnowledge, PhrasingRejected
@@ -264,7 +264,7 @@ def build_router() -> Router:
     router = Router(name="admin")
     is_admin = IsAdmin()
     for observer in (router.message, router.edited_message):
-        observer.filter(is_admin)
+        observer.filter(CommandLike(), is_admin)
         observer.register(on_unanswered, Command("unanswered", ignore_case=True))
         observer.register(on_assign_command, Command("assign", ignore_case=True))
         observer.register(on_reload, Command("reload", ignore_case=True))

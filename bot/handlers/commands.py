@@ -11,7 +11,7 @@ from aiogram.types import Message
 
 from bot import texts
 from bot.assistant import Assistant
-from bot.handlers.common import deliver, group_reply_to, send_text
+from bot.handlers.common import CommandLike, deliver, group_reply_to, send_text
 from bot.keyboards import topics_keyboard
 
 _COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,32}))?")
@@ -70,6 +70,7 @@ async def on_other_command(message: Message) -> None:
 def build_router() -> Router:
     router = Router(name="commands")
     for observer in (router.message, router.edited_message):
+        observer.filter(CommandLike())
         observer.register(on_start, CommandStart(ignore_case=True))
         observer.register(on_help, Command("help", ignore_case=True))
         observer.register(on_contact, Command("contact", ignore_case=True))

@@ -59,6 +59,14 @@ class When(Filter):
         return bool(self.magic.resolve(event))
 
 
+class CommandLike(Filter):
+    """Text (or a caption) starting with "/": the only messages a command filter can take.
+    As a router-level filter it spares every other message the routers' command parsing."""
+
+    async def __call__(self, message: Message) -> bool:
+        return (message.text or message.caption or "").startswith("/")
+
+
 class Addressed(Filter):
     """Messages meant for the bot. Private chats: all. Groups: only those that mention the bot
     (@username) or reply to one of its messages; the handler gets `question`, the text (or

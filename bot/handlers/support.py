@@ -80,8 +80,9 @@ async def on_rate(callback: CallbackQuery, callback_data: RateCb, desk: HandoffD
 
 def build_router() -> Router:
     router = Router(name="support")
-    router.message.register(on_message_for_operator, WithOperator())
-    router.edited_message.register(on_message_for_operator, WithOperator())
+    for observer in (router.message, router.edited_message):
+        observer.filter(WithOperator())
+        observer.register(on_message_for_operator)
     router.callback_query.register(on_person, PersonCb.filter())
     router.callback_query.register(on_person, TopicCb.filter(F.intent == HANDOFF))
     router.callback_query.register(on_rate, RateCb.filter())
