@@ -78,7 +78,14 @@ import tempfile
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Sequence,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
@@ -473,8 +480,32 @@ async def profile_text(h: Harness, updates: Updates, count: int, top: int = 25) 
     return out.getvalue().strip()
 
 
+@contextlib.contextmanager
+def one_core(enabled: bool = True) -> Iterator[str]:
+    """Pin this thread, and the threads it starts meanwhile (the database writer), to one
+    CPU: the bars are set for one core. Yields a description for the report."""
+    if not enabled or not hasattr(os, "sched_setaffinity"):
+        yield "all cores"
+        return
+    allowed = os.sched_getaffinity(0)
+    core = max(allowed)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield f"pinned to CPU {core}"
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+async def warm_up(h: Harness, updates: Updates) -> None:
+    """Every distinct question and press once: the bot's steady state, in which the words it
+    knows have been seen (the questions stay new: normalize's cache is cleared per update)."""
+    for kind, count in (("text", len(updates.questions)), ("buttons", len(updates.presses))):
+        for raw in updates.workload(kind, count):
+            await h.feed(raw)
+
+
 async def in_process(
-    assistant: Assistant, count: int, warm_up: int, profile: bool
+    assistant: Assistant, count: int, profile: bool
 ) -> tuple[list[InProcess], str | None]:
     results: list[InProcess] = []
     profiled: str | None = None
@@ -482,8 +513,8 @@ async def in_process(
         settings = bench_settings(Path(tmp))
         updates = Updates(assistant.knowledge)
         async with harness(settings, assistant) as h:
-            for raw in updates.workload("mix", warm_up):
-                await h.feed(raw)
+            print("in-process: warm-up ...", file=sys.stderr, flush=True)
+            await warm_up(h, updates)
             for kind in ("text", "buttons", "mix"):
                 print(f"in-process: {kind} ...", file=sys.stderr, flush=True)
                 results.append(await measure_workload(h, updates, kind, count, BATCH))
@@ -523,11 +554,13 @@ async def floor(assistant: Assistant, count: int) -> tuple[float, float]:
                 router = Router()
                 router.message.register(handler)
                 dp.include_router(router)
-                updates = Updates(assistant.knowledge).workload("text", count + 200)
-                for raw in updates[:200]:
+                source = Updates(assistant.knowledge)
+                warm = len(source.questions)  # every question once, as in the in-process part
+                updates = source.workload("text", warm + count)
+                for raw in updates[:warm]:
                     await dp.feed_update(h.bot, Update.model_validate(raw, context={"bot": h.bot}))
                 cpu = time.process_time()
-                for raw in updates[200:]:
+                for raw in updates[warm:]:
                     normalize.cache_clear()
                     await dp.feed_update(h.bot, Update.model_validate(raw, context={"bot": h.bot}))
                 results.append((time.process_time() - cpu) / count * 1000)
@@ -921,13 +954,16 @@ async def run(args: argparse.Namespace) -> tuple[list[Line], list[str]]:
         f"{USERS} users; buttons: {len(press_data(assistant.knowledge))} distinct presses",
     ]
     if "in-process" in parts:
-        rows, profiled = await in_process(assistant, count, warm_up=200, profile=args.profile)
+        with one_core(not args.all_cores) as cores:
+            rows, profiled = await in_process(assistant, count, profile=args.profile)
         lines += lines_in_process(rows)
+        notes.append(f"in-process: {cores}")
         if profiled is not None:
             notes.append(f"cProfile of text updates (the bot's functions):\n\n```\n{profiled}\n```")
     if "floor" in parts:
         print("floor ...", file=sys.stderr, flush=True)
-        lines += lines_floor(*await floor(assistant, count))
+        with one_core(not args.all_cores):
+            lines += lines_floor(*await floor(assistant, count))
     if "http" in parts:
         print("http: starting the bot ...", file=sys.stderr, flush=True)
         lines += lines_http(await http_load(python, questions, sequential, burst))
@@ -949,6 +985,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="fewer updates and start-up runs")
     p.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
     p.add_argument("--profile", action="store_true", help="cProfile in-process text updates")
+    p.add_argument(
+        "--all-cores",
+        action="store_true",
+        help="run the in-process and floor parts unpinned (default: on one core, as the bars say)",
+    )
     p.add_argument(
         "--python", default=sys.executable, help="interpreter for the bot processes (default: this)"
     )
