@@ -589,3 +589,26 @@ async def test_today_starts_at_midnight_in_the_business_time_zone(storage: Stora
     assert in_vietnam.questions_today == 1
     assert in_utc.questions_today == 0
     assert in_vietnam.questions_7d == in_utc.questions_7d == 2
+
+
+async def test_a_write_waits_for_another_writers_lock_without_blocking_the_event_loop(
+    storage: Storage, tmp_path: Path
+) -> None:
+    # Another process (a second bot on the same DATA_DIR, a maintenance script) is writing.
+    other = sqlite3.connect(tmp_path / DATABASE_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        write = asyncio.create_task(storage.record_question(1, "CSO là gì?", ANSWER))
+        ticks = 0
+        while ticks < 20:  # the event loop keeps turning while the write waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done()
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    question_id = await asyncio.wait_for(write, 10)
+    [record] = await storage.recent_questions(1)
+    assert (record.id, record.text) == (question_id, "CSO là gì?")
+    # Once the lock is gone, writes commit right away again.
+    assert await storage.record_question(1, "CMO là gì?", ANSWER) == question_id + 1
