@@ -10,15 +10,19 @@ from bot.handlers.common import FromPerson
 
 
 def build_routers() -> list[Router]:
-    """By audience, in order: the admin commands first (only for admins; anyone else's
-    `/stats` falls through to the unknown-command reply), then the operators' group
-    (everything there is theirs), then the customers. Among the customers' routers: a person
-    talking to an operator first (their messages go to the operator, not to the FAQ), then
-    commands, so that `/help` is never taken for a question. Messages from other bots reach
-    none of them.
+    """The conversation order, by audience: the admin commands first (only for admins;
+    anyone else's `/stats` falls through to the unknown-command reply), then the operators'
+    group (everything there is theirs), then the customers. Among the customers' routers: a
+    person talking to an operator first (their messages go to the operator, not to the FAQ),
+    then commands, so that `/help` is never taken for a question. Messages from other bots
+    reach none of them.
 
-    Each router turns away what is not its own with one router-level filter, so a question
-    passes the routers before its own at the cost of a check each."""
+    Most updates are questions, and passing every router ahead of the questions router
+    costs about a tenth of the time a question takes; so a second questions router is tried
+    before them all, with a filter (`ForTheFaq`) that lets through only what none of the
+    routers ahead of questions would take. It changes nothing but the cost: whatever it
+    turns away still meets the questions router in its place. Every router turns away what
+    is not its own with router-level filters, a check each."""
     customers = Router(name="customers")
     customers.include_routers(
         support.build_router(),
@@ -27,7 +31,12 @@ def build_routers() -> list[Router]:
         media.build_router(),
         buttons.build_router(),
     )
-    routers = [admin.build_router(), operators.build_router(), customers]
+    routers = [
+        questions.build_router(ahead=True),
+        admin.build_router(),
+        operators.build_router(),
+        customers,
+    ]
     for router in routers:
         router.message.filter(FromPerson())
         router.edited_message.filter(FromPerson())

@@ -4,12 +4,14 @@ question and the bot's decision are recorded before the reply is sent."""
 from __future__ import annotations
 
 from aiogram import F, Router
+from aiogram.filters import Filter
 from aiogram.types import Message
 
 from bot import texts
 from bot.assistant import Assistant, FollowUpContext
 from bot.handlers.common import (
     Addressed,
+    CommandLike,
     When,
     conversation_key,
     deliver,
@@ -18,10 +20,30 @@ from bot.handlers.common import (
     remember,
     send_text,
 )
-from bot.handlers.support import connect_to_person, live
+from bot.handlers.operators import OperatorChat
+from bot.handlers.support import WithOperator, connect_to_person, live
 from bot.handoff import FailureStreak, HandoffDesk
 from bot.normalize import clean
 from bot.storage import Storage
+
+
+class ForTheFaq(Filter):
+    """Not command-like, not in the operators' group, not from someone talking to an
+    operator: none of the routers ahead of the questions router in the conversation order
+    (admin, operators, support, commands) would take such a message, so a questions router
+    with this filter can be tried before them all."""
+
+    def __init__(self) -> None:
+        self._command = CommandLike()
+        self._operators = OperatorChat()
+        self._with_operator = WithOperator()
+
+    async def __call__(self, message: Message, desk: HandoffDesk | None) -> bool:
+        return not (
+            await self._command(message)
+            or await self._operators(message, desk)
+            or await self._with_operator(message, desk)
+        )
 
 
 async def on_question(
@@ -62,8 +84,14 @@ async def on_question(
     streaks.question(key, question_id, failed=reply.decision.action == "handoff")
 
 
-def build_router() -> Router:
-    router = Router(name="questions")
+def build_router(*, ahead: bool = False) -> Router:
+    """The questions router; `ahead`: the one tried before all others, for the messages
+    `ForTheFaq` lets through (most updates). The rest (a bare "/", say) reach the one in its
+    place in the conversation order."""
+    router = Router(name="questions-ahead" if ahead else "questions")
+    if ahead:
+        router.message.filter(ForTheFaq())
+        router.edited_message.filter(ForTheFaq())
     router.message.register(on_question, When(F.text), Addressed())
     router.edited_message.register(on_question, When(F.text), Addressed())
     return router
