@@ -19,7 +19,8 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from operator import itemgetter
+from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
 
@@ -59,6 +60,14 @@ BOTH_ROLES_FACTOR = 0.75  # a one-role answer to a question naming both roles
 SIGNATURE_PENALTY = 0.3
 COVERAGE_SHARE = 0.65
 KNOWN_POWER = 1.0
+
+
+class _Row(NamedTuple):
+    intent: str
+    role: str | None  # "cso" or "cmo"; None for entries about both or neither
+    docs: list[str]  # the phrasings, each with its words sorted (token_sort_ratio by `ratio`)
+    signature: tuple[tuple[str, float], ...]
+    signature_total: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +150,15 @@ class Engine:
         self._signature_total = {i: sum(sig.values()) for i, sig in self._signature.items()}
         # Each entry's phrasings with their words sorted: rapidfuzz's plain `ratio` on them is
         # token_sort_ratio, without sorting every phrasing again for every question.
-        self._sorted_docs: list[list[str]] = [
-            [" ".join(sorted(doc.split())) for doc in self._docs[entry.id]]
+        # What _rank needs of each entry, in one tuple: its loop runs for every entry.
+        self._rows: list[_Row] = [
+            _Row(
+                entry.id,
+                entry.role if entry.role in ROLE_TOKENS else None,
+                [" ".join(sorted(doc.split())) for doc in self._docs[entry.id]],
+                tuple(self._signature[entry.id].items()),
+                self._signature_total[entry.id],
+            )
             for entry in knowledge.entries
         ]
         self._corrections: dict[str, str] = {}
@@ -201,29 +217,28 @@ class Engine:
                 coverage[intent] += weight * strength
         query = " ".join(sorted(content))
         # Words no entry knows ("Vinamilk", "hoa hồng") lower every score alike.
-        known = sum(w for t, w in weights.items() if t in self._idf and " " not in t)
-        unigram_total = sum(w for t, w in weights.items() if " " not in t)
+        known = sum([w for t, w in weights.items() if t in self._idf and " " not in t])
+        unigram_total = sum([w for t, w in weights.items() if " " not in t])
         knownness = (known / unigram_total) ** KNOWN_POWER if unigram_total else 0.0
         roles = ROLE_TOKENS.intersection(content)
         out_of_scope = OUT_OF_SCOPE in content
         scores: list[tuple[str, float]] = []
-        for entry, docs in zip(self.knowledge.entries, self._sorted_docs, strict=True):
+        for intent, role, docs, signature, signature_total in self._rows:
             closest = process.extractOne(query, docs, scorer=fuzz.ratio, score_cutoff=30)
             fuzzy = closest[1] / 100 if closest is not None else 0.0
-            score = COVERAGE_SHARE * coverage[entry.id] / total + (1 - COVERAGE_SHARE) * fuzzy
-            signature = self._signature[entry.id]
+            score = COVERAGE_SHARE * coverage[intent] / total + (1 - COVERAGE_SHARE) * fuzzy
             if signature:
-                missing = sum(w for t, w in signature.items() if t not in weights)
-                score *= 1 - SIGNATURE_PENALTY * missing / self._signature_total[entry.id]
-            if entry.role in ROLE_TOKENS and roles and entry.role not in roles:
+                missing = sum([w for t, w in signature if t not in weights])
+                score *= 1 - SIGNATURE_PENALTY * missing / signature_total
+            if role is not None and roles and role not in roles:
                 score *= OTHER_ROLE_FACTOR
-            elif entry.role in ROLE_TOKENS and len(roles) == 2:
+            elif role is not None and len(roles) == 2:
                 score *= BOTH_ROLES_FACTOR
             if out_of_scope:
                 score *= 0.5
             score *= knownness
-            scores.append((entry.id, min(1.0, score)))
-        scores.sort(key=lambda item: item[1], reverse=True)
+            scores.append((intent, min(1.0, score)))
+        scores.sort(key=itemgetter(1), reverse=True)
         return scores
 
     # -- decisions -----------------------------------------------------------------------
