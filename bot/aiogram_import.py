@@ -37,6 +37,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot.aiogram_post_init import flatten_post_init
+
 logger = logging.getLogger(__name__)
 
 REBUILD_PARAMETERS = frozenset(
@@ -65,9 +67,17 @@ def _compatible() -> bool:
 
 
 def import_aiogram() -> bool:
-    """Import aiogram, leaving its types' schemas to be built on first use.
+    """Import aiogram, leaving its types' schemas to be built on first use, and give its
+    objects a one-call post-init (``bot.aiogram_post_init``).
 
-    Returns whether that is in effect (False: aiogram was imported the usual way)."""
+    Returns whether the deferred build is in effect (False: aiogram was imported the usual
+    way)."""
+    deferred_build = _import_deferred()
+    flatten_post_init()
+    return deferred_build
+
+
+def _import_deferred() -> bool:
     if "aiogram" in sys.modules or not _compatible():
         import aiogram
 
