@@ -628,19 +628,25 @@ class Storage:
         question_id: int | None = None,
         *,
         at: float | None = None,
-    ) -> None:
-        """A 👍/👎 on an answer; linked to its question when that question is known."""
-        values = (time.time() if at is None else at, self.user_key(user_id), intent, int(up))
+    ) -> bool:
+        """A 👍/👎 on an answer; linked to its question when that question is known. One vote
+        per person and question counts: False (nothing stored) when this person has voted on
+        this question already (a double tap, or the old keyboard on a second device)."""
+        key = self.user_key(user_id)
+        values = (time.time() if at is None else at, key, intent, int(up))
 
-        def insert(db: sqlite3.Connection) -> None:
+        def insert(db: sqlite3.Connection) -> bool:
             # An unknown question id (a button from another database) is stored as no link.
-            db.execute(
+            cursor = db.execute(
                 "INSERT INTO votes (at, user_key, intent, up, question_id)"
-                " VALUES (?, ?, ?, ?, (SELECT id FROM questions WHERE id = ?))",
-                (*values, question_id),
+                " SELECT ?, ?, ?, ?, (SELECT id FROM questions WHERE id = ?)"
+                " WHERE NOT EXISTS ("
+                "   SELECT 1 FROM votes WHERE question_id = ? AND user_key = ?)",
+                (*values, question_id, question_id, key),
             )
+            return cursor.rowcount == 1
 
-        await self._write(insert)
+        return await self._write(insert)
 
     async def recent_questions(self, user_id: int, limit: int = 5) -> list[QuestionRecord]:
         """The user's last ``limit`` questions, newest last."""

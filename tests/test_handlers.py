@@ -427,6 +427,21 @@ async def test_thumbs_up_thanks_once_and_removes_only_the_feedback_row(
     assert labels(edit.reply_markup) == [["Kỹ năng CSO", "Trách nhiệm CMO"], ["Vai trò CMO"]]
 
 
+async def test_a_thumbs_down_tapped_twice_on_a_slow_screen_counts_once(
+    chat: Conversation, storage: Storage
+) -> None:
+    answer = await chat.says("CSO là gì?")
+
+    first = await chat.press("👎", on=answer)
+    second = await chat.press("👎", on=answer)  # the old keyboard, before the edit arrived
+
+    assert only(second, AnswerCallbackQuery)[0].text == texts.FEEDBACK_THANKS_DOWN
+    assert len(only(first, EditMessageReplyMarkup)) == 1
+    assert only(second, EditMessageReplyMarkup) == []
+    [votes] = (await storage.stats()).votes_7d
+    assert (votes.up, votes.down) == (0, 1)
+
+
 async def test_thumbs_down_thanks_for_the_feedback(chat: Conversation) -> None:
     answer = await chat.says("CSO là gì?")
 

@@ -236,6 +236,18 @@ async def test_mark_assigned_takes_questions_off_the_unanswered_list(storage: St
     assert [r.id for r in await storage.unanswered(now=NOON + HOUR)] == [handed_off]
 
 
+async def test_one_vote_per_person_and_question_counts(storage: Storage) -> None:
+    question_id = await storage.record_question(1, "CSO là gì?", ANSWER, at=NOON)
+
+    assert await storage.record_vote(1, "cso_role", False, question_id, at=NOON + 1)
+    assert not await storage.record_vote(1, "cso_role", False, question_id, at=NOON + 2)
+    assert not await storage.record_vote(1, "cso_role", True, question_id, at=NOON + 3)
+    assert await storage.record_vote(2, "cso_role", True, question_id, at=NOON + 4)
+
+    stats = await storage.stats(now=NOON + HOUR)
+    assert stats.votes_7d == (IntentVotes("cso_role", 1, 1),)
+
+
 async def test_a_vote_for_an_unknown_question_is_kept_without_the_link(
     storage: Storage,
 ) -> None:

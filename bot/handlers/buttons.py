@@ -64,7 +64,8 @@ async def on_feedback(
     if not has_feedback(message.reply_markup):
         return  # this answer was rated already (a double tap): count it once
     user = callback.from_user
-    await db.record_vote(user.id, intent, up, callback_data.q or None)
+    if not await db.record_vote(user.id, intent, up, callback_data.q or None):
+        return  # counted already: the first tap removes the row and updates the streak
     try:
         await message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
     except TelegramBadRequest as exc:  # already edited, or too old to edit: harmless
