@@ -362,8 +362,9 @@ class HandoffDesk:
         if handoff.first_reply_at is None:
             await self.db.operator_replied(handoff.id)
 
-    async def close(self, bot: Bot, chat_id: int) -> Handoff | None:
-        """Give the customer back to the bot and ask for a rating (None: nothing was open)."""
+    async def close(self, bot: Bot, chat_id: int, *, by_customer: bool = False) -> Handoff | None:
+        """Give the customer back to the bot and ask for a rating (None: nothing was open).
+        `by_customer`: the customer ended it (/ketthuc), not an operator."""
         handoff = await self.db.current_handoff(chat_id)
         if handoff is None:
             self._open.pop(chat_id, None)
@@ -372,11 +373,11 @@ class HandoffDesk:
         self._open.pop(chat_id, None)
         if closed is None:
             return None
-        self._note(chat_id, texts.OPERATOR_CLOSED)
+        self._note(chat_id, texts.OPERATOR_CUSTOMER_ENDED if by_customer else texts.OPERATOR_CLOSED)
         try:
             await bot.send_message(
                 chat_id,
-                quote(texts.HANDOFF_CLOSED_USER),
+                quote(texts.HANDOFF_ENDED_USER if by_customer else texts.HANDOFF_CLOSED_USER),
                 reply_markup=rating_keyboard(closed.id),
             )
         except TelegramAPIError as exc:

@@ -91,9 +91,15 @@ PERSON_OFFER = (
 )
 HANDOFF_STARTED = (
     "Mình đã chuyển bạn tới nhân viên hỗ trợ. Bạn cứ nhắn tiếp ở đây, "
-    "nhân viên sẽ trả lời bạn ngay trong cuộc trò chuyện này."
+    "nhân viên sẽ trả lời bạn ngay trong cuộc trò chuyện này. "
+    "Khi xong, bạn gõ /ketthuc để quay lại trò chuyện với bot."
 )
-HANDOFF_ALREADY = "Bạn đang được kết nối với nhân viên hỗ trợ, bạn cứ nhắn tiếp ở đây nhé."
+HANDOFF_ALREADY = (
+    "Bạn đang được kết nối với nhân viên hỗ trợ, bạn cứ nhắn tiếp ở đây nhé. "
+    "Khi xong, bạn gõ /ketthuc để quay lại trò chuyện với bot."
+)
+# The customer's own way out of a live handoff (the command takes no diacritics).
+END_HANDOFF_COMMANDS = ("ketthuc", "end")
 HANDOFF_TIMEOUT_NOTICE = (
     "Xin lỗi bạn, hiện các nhân viên hỗ trợ đều đang bận nên chưa trả lời được. "
     "Tin nhắn của bạn vẫn được giữ lại; nếu cần gấp, bạn vui lòng gọi {phone}."
@@ -101,6 +107,10 @@ HANDOFF_TIMEOUT_NOTICE = (
 HANDOFF_CLOSED_USER = (
     "Nhân viên hỗ trợ đã kết thúc cuộc trò chuyện. Từ bây giờ mình sẽ tiếp tục trả lời bạn. "
     "Bạn thấy sự hỗ trợ vừa rồi thế nào?"
+)
+HANDOFF_ENDED_USER = (
+    "Bạn đã kết thúc cuộc trò chuyện với nhân viên hỗ trợ. Từ bây giờ mình sẽ tiếp tục trả lời "
+    "bạn. Bạn thấy sự hỗ trợ vừa rồi thế nào?"
 )
 RATING_LABEL = "{stars} ⭐"
 RATING_THANKS = "Cảm ơn bạn đã đánh giá!"
@@ -122,6 +132,7 @@ OPERATOR_NO_GUESS = "chưa rõ"
 OPERATOR_ACTIONS = {"answer": "đã trả lời", "suggest": "đã gợi ý", "handoff": "chuyển nhân viên"}
 OPERATOR_CLOSED = "✅ Đã đóng hội thoại. Khách quay lại trò chuyện với bot."
 OPERATOR_NOT_OPEN = "Hội thoại này không còn mở."
+OPERATOR_CUSTOMER_ENDED = "👋 Khách đã kết thúc hội thoại và quay lại trò chuyện với bot."
 OPERATOR_RATED = "Khách đánh giá: {stars}"
 OPERATOR_TIMEOUT = (
     "⏰ Chưa có nhân viên trả lời sau {minutes} phút; bot đã báo khách số điện thoại."

@@ -407,3 +407,30 @@ async def test_a_reply_to_a_customer_who_blocked_the_bot_is_reported_in_the_topi
     )
     assert note.text == texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED)
     assert note.params["message_thread_id"] == topic
+
+
+async def test_the_customer_can_end_the_conversation_and_rate_it(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    mark = fake.mark()
+    support.operator_writes(topic, "Mình gửi bạn tài liệu rồi nhé.")
+    await support.copied(LAN, mark, 1)
+
+    mark = fake.mark()
+    ask = await support.customer_says("/ketthuc")
+    assert ask.text == texts.HANDOFF_ENDED_USER
+    assert buttons(ask) == [texts.RATING_LABEL.format(stars=n) for n in range(1, 6)]
+    note = await fake.wait_for("sendMessage", lambda c: c.chat_id == OPS, after=mark)
+    assert note.text == texts.OPERATOR_CUSTOMER_ENDED
+    assert support.copies_to(OPS, mark) == []  # the command itself is not relayed
+
+    # Back with the bot: a question is answered, not passed to the operators.
+    mark = fake.mark()
+    reply = await support.customer_says("CMO cần kỹ năng gì?")
+    assert "CMO" in (reply.text or "")
+    assert support.copies_to(OPS, mark) == []
+
+    # Outside a handoff the command is one the bot does not know.
+    unknown = await support.customer_says("/ketthuc")
+    assert unknown.text == texts.UNKNOWN_COMMAND

@@ -1,14 +1,15 @@
 """The customer's side of live handoff: asking for a person (in words or with the button),
-talking to the operator through the bot, and rating the conversation afterwards."""
+talking to the operator through the bot, ending that conversation (/ketthuc), and rating it
+afterwards."""
 
 from __future__ import annotations
 
 import contextlib
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Filter
+from aiogram.filters import Command, Filter
 from aiogram.types import CallbackQuery, Message, User
 
 from bot import texts
@@ -47,6 +48,11 @@ async def on_message_for_operator(message: Message, desk: HandoffDesk) -> None:
     desk.from_customer(Customer.of(message.chat.id, message.from_user), message)
 
 
+async def on_end(message: Message, bot: Bot, desk: HandoffDesk) -> None:
+    """The customer ends the conversation with the operator (/ketthuc): back to the bot."""
+    await desk.close(bot, message.chat.id, by_customer=True)
+
+
 async def on_person(
     callback: CallbackQuery, assistant: Assistant, desk: HandoffDesk | None
 ) -> None:
@@ -82,6 +88,8 @@ def build_router() -> Router:
     router = Router(name="support")
     for observer in (router.message, router.edited_message):
         observer.filter(WithOperator())
+    router.message.register(on_end, Command(*texts.END_HANDOFF_COMMANDS, ignore_case=True))
+    for observer in (router.message, router.edited_message):
         observer.register(on_message_for_operator)
     router.callback_query.register(on_person, PersonCb.filter())
     router.callback_query.register(on_person, TopicCb.filter(F.intent == HANDOFF))
