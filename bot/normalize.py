@@ -33,8 +33,9 @@ _OLD_TONE_UY = re.compile(r"(?<![qQ])([uU])([yY])([\u0300\u0301\u0303\u0309\u032
 # "kĩ"/"kỹ", "lí"/"lý", "mĩ"/"mỹ": after a consonant a final y and i are the same sound.
 _Y_AS_I = re.compile(r"\b([bcdghklmnpqrstvx]+)y\b")
 _MARK_FLOOD = re.compile(r"([\u0300-\u036f]{2})[\u0300-\u036f]+")
-# People use a few thousand distinct words; folding each once is enough.
-_WORD_CACHE = 1 << 16
+# People use a few thousand distinct words; folding each once is enough. Bounded: junk words
+# (up to MAX_QUERY_CHARS long) must not grow the process without limit (at most a few MB).
+_WORD_CACHE = 8192
 
 
 @dataclass(frozen=True, slots=True)
