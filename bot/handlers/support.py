@@ -86,11 +86,12 @@ async def on_rate(callback: CallbackQuery, callback_data: RateCb, desk: HandoffD
 
 def build_router() -> Router:
     router = Router(name="support")
-    for observer in (router.message, router.edited_message):
-        observer.filter(WithOperator())
+    router.message.filter(WithOperator())
+    router.edited_message.filter(WithOperator())
+    # The customer's way out first: the relay takes everything else, commands included.
     router.message.register(on_end, Command(*texts.END_HANDOFF_COMMANDS, ignore_case=True))
-    for observer in (router.message, router.edited_message):
-        observer.register(on_message_for_operator)
+    router.message.register(on_message_for_operator)
+    router.edited_message.register(on_message_for_operator)
     router.callback_query.register(on_person, PersonCb.filter())
     router.callback_query.register(on_person, TopicCb.filter(F.intent == HANDOFF))
     router.callback_query.register(on_rate, RateCb.filter())
