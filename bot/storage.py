@@ -14,7 +14,8 @@
   (the retention purge, filing a whole group of questions) and any batch that finds the
   database locked (another process writing) go to the writer's own thread, which waits for
   the lock up to ``BUSY_TIMEOUT_MS``. Checkpoints, which do fsync, run on a connection of
-  their own in the background.
+  their own in the background. The price: a disk that stalls on a plain write stalls every
+  chat, where before it stalled the replies waiting for their writes.
 * Privacy: users are stored under a pseudonymous key, an HMAC of their Telegram id with a
   random salt created with the database (table ``meta``); names are never stored. The one
   exception is the live-handoff tables (``handoffs``, ``topics``), which keep the private
