@@ -20,7 +20,10 @@
   random salt created with the database (table ``meta``); names are never stored. The one
   exception is the live-handoff tables (``handoffs``, ``topics``), which keep the private
   chat id because the bot must relay the operators' replies to it. Question texts older than
-  ``retention_days`` are deleted (set to NULL); the rows stay, so counts stay.
+  ``retention_days`` are deleted (set to NULL); the rows stay, so counts stay. So is the chat
+  id of a handoff closed longer ago than that (set to 0), and the topic of a chat left
+  without any handoff: the figures stay, and the next handoff of that person opens a new
+  topic.
 """
 
 from __future__ import annotations
@@ -686,18 +689,28 @@ class Storage:
         await self._write(update, savepoint=len(ids) > 500, heavy=True)
 
     async def purge_expired(self, now: float | None = None) -> int:
-        """Delete the texts of questions older than ``retention_days``; how many were deleted."""
+        """Delete the texts of questions older than ``retention_days``, and the chat ids of
+        handoffs closed before then (with the topics no handoff refers to any more); how many
+        question texts were deleted."""
         cutoff = (time.time() if now is None else now) - self.retention_days * DAY
 
-        def update(db: sqlite3.Connection) -> int:
-            cursor = db.execute(
+        def update(db: sqlite3.Connection) -> tuple[int, int]:
+            texts = db.execute(
                 "UPDATE questions SET text = NULL WHERE at < ? AND text IS NOT NULL", (cutoff,)
-            )
-            return cursor.rowcount
+            ).rowcount
+            chats = db.execute(
+                "UPDATE handoffs SET chat_id = 0"
+                " WHERE status = 'closed' AND closed_at < ? AND chat_id != 0",
+                (cutoff,),
+            ).rowcount
+            db.execute("DELETE FROM topics WHERE chat_id NOT IN (SELECT chat_id FROM handoffs)")
+            return texts, chats
 
-        count = await self._write(update, heavy=True)
+        count, chats = await self._write(update, savepoint=True, heavy=True)
         if count:
             log.info("retention: deleted the text of %d questions", count)
+        if chats:
+            log.info("retention: forgot the chat of %d closed conversations", chats)
         return count
 
     async def run_retention(self, interval: float = 3600.0) -> None:

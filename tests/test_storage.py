@@ -290,6 +290,35 @@ async def test_purge_expired_deletes_old_texts_but_the_counts_stay(tmp_path: Pat
         await storage.close()
 
 
+async def test_purge_forgets_the_chats_of_conversations_closed_long_ago(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path, retention_days=1)
+    try:
+        old = await storage.open_handoff(111, 111, at=NOON - 5 * DAY)
+        await storage.set_topic(111, 7)
+        await storage.close_handoff(old.id, at=NOON - 4 * DAY)
+        await storage.rate_handoff(old.id, 5)
+        recent = await storage.open_handoff(222, 222, at=NOON - 3 * DAY)
+        await storage.set_topic(222, 8)
+        await storage.close_handoff(recent.id, at=NOON - HOUR)
+        still_open = await storage.open_handoff(333, 333, at=NOON - 3 * DAY)
+        await storage.set_topic(333, 9)
+
+        await storage.purge_expired(now=NOON)
+
+        forgotten = await storage.handoff(old.id)
+        assert forgotten is not None
+        assert (forgotten.chat_id, forgotten.rating) == (0, 5)  # the figures stay
+        assert await storage.topic_for(111) is None
+        assert await storage.chat_for_topic(7) is None
+        for handoff, chat, topic in ((recent, 222, 8), (still_open, 333, 9)):
+            kept = await storage.handoff(handoff.id)
+            assert kept is not None
+            assert kept.chat_id == chat
+            assert await storage.topic_for(chat) == topic
+    finally:
+        await storage.close()
+
+
 async def test_open_purges_expired_texts(tmp_path: Path) -> None:
     storage = await Storage.open(tmp_path, retention_days=90)
     old = await storage.record_question(1, "từ lâu rồi", HANDOFF, at=NOON - 400 * DAY)
