@@ -7,16 +7,19 @@ Writing a file atomically: the new content is validated first (the checks of
 previous version is kept as `<name>.bak` (written the same way); then `os.replace` puts the
 new file in place in one step, and the directory is fsync'd so the rename survives a power
 cut. Temporary files are hidden (`.<name>.<random>.tmp`); a crash can leave one behind, never
-a half-written knowledge file.
+a half-written knowledge file, and the next write of that file removes what an earlier one
+left (once it is an hour old: another process may be writing right now).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from bot import texts
@@ -32,6 +35,7 @@ from bot.normalize import normalize
 
 BACKUP_SUFFIX = ".bak"
 TEMP_SUFFIX = ".tmp"
+STALE_TEMP_SECONDS = 3600.0
 
 
 class PhrasingRejected(KnowledgeError):
@@ -85,9 +89,23 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def remove_stale_temp_files(path: Path, now: float | None = None) -> int:
+    """Delete the temporary files of `path` that a crashed write left (an hour old or more);
+    how many."""
+    cutoff = (time.time() if now is None else now) - STALE_TEMP_SECONDS
+    removed = 0
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*{TEMP_SUFFIX}"):
+        with contextlib.suppress(OSError):  # gone meanwhile, or not ours to delete
+            if temp.stat().st_mtime < cutoff:
+                temp.unlink()
+                removed += 1
+    return removed
+
+
 def write_atomic(path: Path, content: bytes, mode: int = 0o644) -> None:
     """Replace `path` with `content` in one step: a reader (or a crash) sees the old file or
     the new one, never part of either."""
+    remove_stale_temp_files(path)
     fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     temp = Path(temp_name)
     try:

@@ -599,3 +599,19 @@ def test_a_rewrite_killed_at_any_moment_leaves_a_whole_file(knowledge_file: Path
         strays = names - {"faq.json", "faq.json.bak"}
         assert all(n.startswith(".faq.json") and n.endswith(".tmp") for n in strays), strays
     assert len(expected) > len(original)
+
+
+def test_the_next_write_removes_what_a_crashed_one_left(knowledge_file: Path) -> None:
+    stale = knowledge_file.parent / f".{knowledge_file.name}.crashed.tmp"
+    stale.write_text("{half", encoding="utf-8")
+    hour_ago = time.time() - 3700
+    os.utime(stale, (hour_ago, hour_ago))
+    # Another process's write in progress right now: not touched.
+    fresh = knowledge_file.parent / f".{knowledge_file.name}.writing.tmp"
+    fresh.write_text("{", encoding="utf-8")
+
+    add_phrasing(knowledge_file, "cso_role", "Giám đốc bán hàng lo việc gì mỗi ngày?")
+
+    assert not stale.exists()
+    assert fresh.exists()
+    assert questions_of(knowledge_file, "cso_role")[-1] == "Giám đốc bán hàng lo việc gì mỗi ngày?"
