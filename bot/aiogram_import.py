@@ -37,23 +37,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bot.aiogram_post_init import flatten_post_init
+from bot.aiogram_post_init import PROBE_UPDATE, flatten_post_init
 
 logger = logging.getLogger(__name__)
 
 REBUILD_PARAMETERS = frozenset(
     {"force", "raise_errors", "_parent_namespace_depth", "_types_namespace"}
 )
-PROBE_UPDATE: dict[str, Any] = {
-    "update_id": 1,
-    "message": {
-        "message_id": 1,
-        "date": 0,
-        "chat": {"id": 1, "type": "private"},
-        "from": {"id": 1, "is_bot": False, "first_name": "probe"},
-        "text": "probe",
-    },
-}
 
 deferred: list[type[BaseModel]] = []  # the types whose build was left to their first use
 
