@@ -148,9 +148,9 @@ class Engine:
                 t: f * self._idf.get(t, 1.0) for t, f in share.items() if f >= SIGNATURE_SHARE
             }
         self._signature_total = {i: sum(sig.values()) for i, sig in self._signature.items()}
-        # Each entry's phrasings with their words sorted: rapidfuzz's plain `ratio` on them is
-        # token_sort_ratio, without sorting every phrasing again for every question.
-        # What _rank needs of each entry, in one tuple: its loop runs for every entry.
+        # What _rank needs of each entry, in one tuple: its loop runs for every entry. The
+        # phrasings have their words sorted once here, so rapidfuzz's plain `ratio` on them is
+        # token_sort_ratio without sorting every phrasing again for every question.
         self._rows: list[_Row] = [
             _Row(
                 entry.id,
