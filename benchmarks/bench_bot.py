@@ -96,7 +96,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO, cast
 
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.base import BaseSession
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteWebhook,
@@ -108,7 +107,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
-from aiogram.types import InputFile, Update
+from aiogram.types import Update
 
 from benchmarks.revision import revision
 from bot import texts
@@ -119,6 +118,7 @@ from bot.keyboards import FeedbackCb, TopicCb, Vote
 from bot.knowledge import SMALL_TALK, Knowledge
 from bot.normalize import normalize
 from bot.settings import PROJECT_ROOT, Settings
+from bot.telegram_session import BotApiSession
 
 if TYPE_CHECKING:
     from fake_telegram import FakeTelegram
@@ -277,8 +277,9 @@ class Updates:
 # -- in-process ------------------------------------------------------------------------------
 
 
-class BenchSession(BaseSession):
-    """aiogram's request path without the socket: serialise, answer like the Bot API, parse."""
+class BenchSession(BotApiSession):
+    """The bot's request path without the socket: the body the bot would post, an answer like
+    the Bot API's, parsed."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -330,9 +331,7 @@ class BenchSession(BaseSession):
         timeout: int | None = None,  # noqa: ASYNC109 (BaseSession's signature)
     ) -> TelegramType:
         self.calls[method.__api_method__] += 1
-        files: dict[str, InputFile] = {}
-        for value in method.model_dump(warnings=False).values():
-            self.prepare_value(value, bot=bot, files=files)
+        self.request_body(bot, method)  # what the bot would post
         content = self.json_dumps({"ok": True, "result": self._result(method)})
         response = self.check_response(bot=bot, method=method, status_code=200, content=content)
         return cast(TelegramType, response.result)

@@ -15,18 +15,11 @@ from typing import Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
-from aiogram.client.session.middlewares.base import (
-    BaseRequestMiddleware,
-    NextRequestMiddlewareType,
-)
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
 from aiogram.enums import ParseMode
-from aiogram.exceptions import TelegramAPIError, TelegramRetryAfter, TelegramUnauthorizedError
-from aiogram.methods import Response, TelegramMethod
-from aiogram.methods.base import TelegramType
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import BotCommand, TelegramObject, Update
 from aiogram.utils.backoff import BackoffConfig
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
@@ -41,6 +34,7 @@ from bot.handoff import FailureStreak, HandoffDesk
 from bot.knowledge_edit import LiveKnowledge
 from bot.settings import Settings
 from bot.storage import Storage, StorageError
+from bot.telegram_session import BotApiSession, KeepResponseTypes, RetryAfter
 
 logger = logging.getLogger("bot")
 
@@ -124,65 +118,13 @@ def configure_logging(settings: Settings) -> None:
 # --------------------------------------------------------------------------- building
 
 
-class RetryAfter(BaseRequestMiddleware):
-    """Telegram's 429 says how long to wait; aiogram raises instead of waiting. Wait and
-    retry a couple of times when the wait is short, so a burst does not lose a reply."""
-
-    def __init__(self, attempts: int = 2, max_wait: float = 30.0) -> None:
-        self.attempts = attempts
-        self.max_wait = max_wait
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
-        attempt = 0
-        while True:
-            try:
-                return await make_request(bot, method)
-            except TelegramRetryAfter as exc:
-                attempt += 1
-                if attempt > self.attempts or exc.retry_after > self.max_wait:
-                    raise
-                logger.warning(
-                    "%s: flood control, retrying in %s s", method.__api_method__, exc.retry_after
-                )
-                await asyncio.sleep(exc.retry_after)
-
-
-class KeepResponseTypes(BaseRequestMiddleware):
-    """Keeps each `Response[T]` model aiogram validates answers with alive.
-
-    pydantic caches parametrised generic models weakly, so the garbage collector drops
-    `Response[Message]` between requests now and then and the next answer pays for building
-    the model again (tens of milliseconds on a slow machine: the bot's worst latencies).
-    Holding them here makes each one a one-time cost.
-    """
-
-    def __init__(self) -> None:
-        self._models: dict[object, type[Response[Any]]] = {}
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
-        returning = method.__returning__
-        if returning not in self._models:
-            self._models[returning] = Response[returning]  # type: ignore[valid-type]
-        return await make_request(bot, method)
-
-
 def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """The bot, talking to settings.api_base in HTML parse mode. Tests pass their own
     `session` (a recording one); the 429 retry is installed on it either way."""
     if settings.bot_token is None:
         raise ValueError("BOT_TOKEN is not set")
     if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_base))
+        session = BotApiSession(api=TelegramAPIServer.from_base(settings.api_base))
     session.middleware(KeepResponseTypes())
     session.middleware(RetryAfter())
     return Bot(

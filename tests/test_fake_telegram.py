@@ -44,7 +44,7 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 @pytest.fixture
 async def bot(fake: FakeTelegram) -> AsyncIterator[Bot]:
-    # Built exactly like the project builds its bot.
+    # aiogram's own session, posting forms (the bot posts JSON: test_telegram_session.py).
     session = AiohttpSession(api=TelegramAPIServer.from_base(fake.url))
     created = Bot(
         fake.token, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML)

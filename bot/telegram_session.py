@@ -1,0 +1,127 @@
+"""The bot's connection to the Bot API: aiogram's aiohttp session sending JSON bodies, and
+the request middlewares installed on every session the bot uses (the tests' and the
+benchmark's too)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import InputFile
+from aiohttp import ClientError, ClientTimeout
+
+logger = logging.getLogger("bot")
+
+
+class BotApiSession(AiohttpSession):
+    """aiogram's aiohttp session, posting JSON where aiogram posts a form.
+
+    aiogram dumps a method with every field, walks the dump to drop the empty ones (an
+    answer's five buttons carry some sixty), and URL-encodes what is left byte by byte, in
+    Python: together the largest cost of a reply. The Bot API takes JSON bodies as well (all
+    but uploads), so the method is dumped without its empty fields and sent as one JSON
+    document. The walk still resolves the bot's defaults (the parse mode). A request with a
+    file goes aiogram's way, as multipart.
+    """
+
+    def request_body(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
+        """The JSON body for `method`, None when it uploads a file. Its fields are aiogram's:
+        the same names and, dumped to JSON, the same values (tests/test_telegram_session.py)."""
+        files: dict[str, InputFile] = {}
+        fields: dict[str, Any] = {}
+        for key, value in method.model_dump(warnings=False, exclude_none=True).items():
+            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            if prepared is not None and prepared != "":
+                fields[key] = prepared
+        return None if files else self.json_dumps(fields)
+
+    async def make_request(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
+    ) -> TelegramType:
+        body = self.request_body(bot, method)
+        if body is None:
+            return await super().make_request(bot, method, timeout)
+        session = await self.create_session()
+        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        try:
+            async with session.post(
+                url,
+                data=body.encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=ClientTimeout(total=self.timeout if timeout is None else timeout),
+            ) as resp:
+                raw_result = await resp.text()
+        except TimeoutError as exc:
+            raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+        except ClientError as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            raise TelegramNetworkError(method=method, message=message) from exc
+        response = self.check_response(
+            bot=bot, method=method, status_code=resp.status, content=raw_result
+        )
+        return cast(TelegramType, response.result)
+
+
+class RetryAfter(BaseRequestMiddleware):
+    """Telegram's 429 says how long to wait; aiogram raises instead of waiting. Wait and
+    retry a couple of times when the wait is short, so a burst does not lose a reply."""
+
+    def __init__(self, attempts: int = 2, max_wait: float = 30.0) -> None:
+        self.attempts = attempts
+        self.max_wait = max_wait
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        attempt = 0
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as exc:
+                attempt += 1
+                if attempt > self.attempts or exc.retry_after > self.max_wait:
+                    raise
+                logger.warning(
+                    "%s: flood control, retrying in %s s", method.__api_method__, exc.retry_after
+                )
+                await asyncio.sleep(exc.retry_after)
+
+
+class KeepResponseTypes(BaseRequestMiddleware):
+    """Keeps each `Response[T]` model aiogram validates answers with alive.
+
+    pydantic caches parametrised generic models weakly, so the garbage collector drops
+    `Response[Message]` between requests now and then and the next answer pays for building
+    the model again (tens of milliseconds on a slow machine: the bot's worst latencies).
+    Holding them here makes each one a one-time cost.
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[object, type[Response[Any]]] = {}
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        returning = method.__returning__
+        if returning not in self._models:
+            self._models[returning] = Response[returning]  # type: ignore[valid-type]
+        return await make_request(bot, method)
