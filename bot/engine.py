@@ -150,17 +150,25 @@ class Engine:
         self._signature_total = {i: sum(sig.values()) for i, sig in self._signature.items()}
         # What _rank needs of each entry, in one tuple: its loop runs for every entry. The
         # phrasings have their words sorted once here, so rapidfuzz's plain `ratio` on them is
-        # token_sort_ratio without sorting every phrasing again for every question.
+        # token_sort_ratio without sorting every phrasing again for every question; phrasings
+        # that normalise to the same words ("CSO là gì?", "cso la gi") are kept once, as only
+        # the best score counts.
         self._rows: list[_Row] = [
             _Row(
                 entry.id,
                 entry.role if entry.role in ROLE_TOKENS else None,
-                [" ".join(sorted(doc.split())) for doc in self._docs[entry.id]],
+                list(dict.fromkeys(" ".join(sorted(doc.split())) for doc in self._docs[entry.id])),
                 tuple(self._signature[entry.id].items()),
                 self._signature_total[entry.id],
             )
             for entry in knowledge.entries
         ]
+        # term -> the entries whose signature has it: a question touches few signatures, and
+        # for the rest all of the signature is missing.
+        self._in_signature: dict[str, set[str]] = defaultdict(set)
+        for intent, signature in self._signature.items():
+            for term in signature:
+                self._in_signature[term].add(intent)
         self._corrections: dict[str, str] = {}
 
     # -- normalisation that needs the knowledge's vocabulary ---------------------------
@@ -222,13 +230,20 @@ class Engine:
         knownness = (known / unigram_total) ** KNOWN_POWER if unigram_total else 0.0
         roles = ROLE_TOKENS.intersection(content)
         out_of_scope = OUT_OF_SCOPE in content
+        touched: set[str] = set()
+        for term in weights:
+            touched.update(self._in_signature.get(term, ()))
         scores: list[tuple[str, float]] = []
         for intent, role, docs, signature, signature_total in self._rows:
             closest = process.extractOne(query, docs, scorer=fuzz.ratio, score_cutoff=30)
             fuzzy = closest[1] / 100 if closest is not None else 0.0
             score = COVERAGE_SHARE * coverage[intent] / total + (1 - COVERAGE_SHARE) * fuzzy
             if signature:
-                missing = sum([w for t, w in signature if t not in weights])
+                missing = (
+                    sum([w for t, w in signature if t not in weights])
+                    if intent in touched
+                    else signature_total  # the same sum: every term, in the same order
+                )
                 score *= 1 - SIGNATURE_PENALTY * missing / signature_total
             if role is not None and roles and role not in roles:
                 score *= OTHER_ROLE_FACTOR

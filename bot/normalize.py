@@ -51,12 +51,13 @@ def clean(text: str) -> str:
     if len(text) > MAX_QUERY_CHARS * 4:
         text = text[: MAX_QUERY_CHARS * 2] + " " + text[-MAX_QUERY_CHARS * 2 :]
     text = _INVISIBLE.sub("", text)
-    text = unicodedata.normalize("NFD", text)
-    # A flood of combining marks on one letter carries no meaning: keep at most two.
-    text = _MARK_FLOOD.sub(r"\1", text)
-    text = _OLD_TONE.sub(r"\1\3\2", text)
-    text = _OLD_TONE_UY.sub(r"\1\3\2", text)
-    text = unicodedata.normalize("NFC", text)
+    if not text.isascii():  # ASCII (Vietnamese typed without diacritics) has no marks to fix
+        text = unicodedata.normalize("NFD", text)
+        # A flood of combining marks on one letter carries no meaning: keep at most two.
+        text = _MARK_FLOOD.sub(r"\1", text)
+        text = _OLD_TONE.sub(r"\1\3\2", text)
+        text = _OLD_TONE_UY.sub(r"\1\3\2", text)
+        text = unicodedata.normalize("NFC", text)
     if len(text) > MAX_QUERY_CHARS:
         # People put the actual question last, after the story: keep the start and the end.
         head = MAX_QUERY_CHARS // 3
