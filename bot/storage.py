@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import logging
 import secrets
@@ -449,8 +448,7 @@ class Storage:
 
     def user_key(self, user_id: int) -> str:
         """The pseudonymous key a user is stored under: stable, not reversible without the salt."""
-        digest = hmac.new(self._salt, str(user_id).encode(), hashlib.sha256).hexdigest()
-        return digest[:16]
+        return hmac.digest(self._salt, str(user_id).encode(), "sha256").hex()[:16]
 
     # -- the writer -------------------------------------------------------------------------
 

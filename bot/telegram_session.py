@@ -22,6 +22,9 @@ from aiohttp import ClientError, ClientTimeout
 
 logger = logging.getLogger("bot")
 
+# Exactly these types (not their subclasses: an IntEnum is an int) go out as they are.
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool})
+
 
 class BotApiSession(AiohttpSession):
     """aiogram's aiohttp session, posting JSON where aiogram posts a form.
@@ -40,10 +43,30 @@ class BotApiSession(AiohttpSession):
         files: dict[str, InputFile] = {}
         fields: dict[str, Any] = {}
         for key, value in method.model_dump(warnings=False, exclude_none=True).items():
-            prepared = self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+            prepared = self._prepare(value, bot, files)
             if prepared is not None and prepared != "":
                 fields[key] = prepared
         return None if files else self.json_dumps(fields)
+
+    def _prepare(self, value: Any, bot: Bot, files: dict[str, InputFile]) -> Any:
+        """aiogram's `prepare_value(value, _dumps_json=False)`, answering the plain JSON types
+        a dump is mostly made of (a keyboard's strings) before its chain of checks."""
+        kind = type(value)
+        if kind in _PLAIN:
+            return value
+        if kind is dict:
+            return {
+                key: prepared
+                for key, item in value.items()
+                if (prepared := self._prepare(item, bot, files)) is not None
+            }
+        if kind is list:
+            return [
+                prepared
+                for item in value
+                if (prepared := self._prepare(item, bot, files)) is not None
+            ]
+        return self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
 
     async def make_request(
         self,

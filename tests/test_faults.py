@@ -28,10 +28,11 @@ from live_polling import (
 )
 
 from bot import texts
-from bot.app import MAX_CONCURRENT_UPDATES, build_bot, build_webhook_app
+from bot.app import MAX_CONCURRENT_UPDATES, build_bot
 from bot.assistant import Assistant
 from bot.cli import build_assistant
 from bot.settings import Settings
+from bot.webhook import build_webhook_app
 
 LAN, MINH, HOA, BLOCKED = 111, 222, 333, 444
 TOKEN = "123456:TEST"
