@@ -1,4 +1,5 @@
-"""Import aiogram without building the schemas of the Telegram types the bot never uses.
+"""Import aiogram without building the schemas of the Telegram types and Bot API methods
+the bot never uses.
 
 Why: the last lines of ``aiogram/types/__init__.py`` call ``model_rebuild`` on every Telegram
 type (about 400 pydantic models) to resolve their forward references. The types are declared
@@ -16,13 +17,20 @@ is given. Pydantic builds a deferred model on first use by calling ``cls.model_r
 a type is built, with the namespace aiogram would have used, when it is first validated:
 ``Update`` on the first ``getUpdates``, ``Message`` on the first ``sendMessage``...
 
+The ~170 Bot API methods (``aiogram.methods``) have no ``defer_build`` and were each built as
+their class was created (~8 % of the start-up): during the import, ``BaseModel``'s config
+briefly carries ``defer_build=True``, which the classes created then inherit, so a method too
+is built when first used (``SendMessage`` on the first answer), through the same
+``model_rebuild``.
+
 Guards (each falls back to aiogram's own behaviour):
 
 * aiogram already imported, or ``model_rebuild`` without the parameters used here: a plain
   ``import aiogram``;
 * the loop deferred nothing (aiogram changed it): nothing else is done;
-* right after the import, a minimal ``Update`` is validated through the deferred path; if that
-  fails, the class attributes are put back and every deferred type is built as aiogram does.
+* right after the import, a minimal ``Update`` is validated and a ``SendMessage`` built through
+  the deferred path; if that fails, the class attributes are put back and every deferred type
+  and method is built as aiogram does.
 
 ``tests/test_aiogram_import.py`` checks, in a fresh interpreter, that the deferred path is
 taken, that every Telegram type and method still builds and validates, and the fallbacks.
@@ -45,7 +53,8 @@ REBUILD_PARAMETERS = frozenset(
     {"force", "raise_errors", "_parent_namespace_depth", "_types_namespace"}
 )
 
-deferred: list[type[BaseModel]] = []  # the types whose build was left to their first use
+# The Telegram types and Bot API methods whose build was left to their first use.
+deferred: list[type[BaseModel]] = []
 
 
 def _compatible() -> bool:
@@ -107,24 +116,34 @@ def _import_deferred() -> bool:
         return result
 
     BaseModel.model_rebuild = classmethod(defer)  # type: ignore[method-assign, assignment]
+    config = BaseModel.__dict__["model_config"]
+    # The ~170 Bot API methods have no defer_build: each is built as its class is created.
+    deferring = config.copy()
+    deferring["defer_build"] = True
+    BaseModel.model_config = deferring
     try:
         import aiogram  # noqa: F401
     finally:
         BaseModel.model_rebuild = original  # type: ignore[method-assign]
+        BaseModel.model_config = config
     if not kept:
         return False
 
     def build_now(reason: object) -> bool:
-        """aiogram's own behaviour: every kept type built at once, with its namespace."""
+        """aiogram's own behaviour: every kept type built at once, with its namespace, then
+        every method."""
         logger.warning("aiogram types cannot be built on first use (%s); building them now", reason)
         for base in bases:
             delattr(base, "model_rebuild")
         for cls in kept:
             rebuild(cls, _types_namespace=namespace)
+        for cls in _unbuilt_methods():
+            rebuild(cls, _types_namespace=namespace)
         return False
 
     bases: list[type[BaseModel]] = []
     try:
+        from aiogram.methods import SendMessage
         from aiogram.methods.base import Response, TelegramMethod
         from aiogram.types import TelegramObject, Update
     except ImportError as exc:  # aiogram moved them
@@ -153,7 +172,23 @@ def _import_deferred() -> bool:
             bases.append(base)
     try:
         Update.model_validate(PROBE_UPDATE)
+        SendMessage(chat_id=1, text="probe")
     except Exception as exc:  # any failure, whatever pydantic or aiogram changed
         return build_now(exc)
     deferred.extend(kept)
+    deferred.extend(_unbuilt_methods())
     return True
+
+
+def _unbuilt_methods() -> list[type[BaseModel]]:
+    """The Bot API methods (aiogram.methods) not built yet."""
+    try:
+        import aiogram.methods as methods
+    except ImportError:
+        return []
+    found = (getattr(methods, name, None) for name in methods.__all__)
+    return [
+        cls
+        for cls in found
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and not cls.__pydantic_complete__
+    ]

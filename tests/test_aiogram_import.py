@@ -1,4 +1,5 @@
-"""bot.aiogram_import: aiogram's Telegram types are built on first use, and come out the same.
+"""bot.aiogram_import: aiogram's Telegram types and Bot API methods are built on first use, and
+come out the same.
 
 Each test runs in a fresh interpreter, where aiogram has not been imported yet.
 """
@@ -180,6 +181,11 @@ def test_the_types_are_built_on_first_use() -> None:
         assert not Message.__pydantic_complete__ and not CallbackQuery.__pydantic_complete__
         Message.model_validate({"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}})
         assert Message.__pydantic_complete__
+        from aiogram.methods import SendContact, SendMessage
+        assert SendMessage.__pydantic_complete__  # built once, as a probe
+        assert not SendContact.__pydantic_complete__ and SendContact in deferred
+        card = SendContact(chat_id=1, phone_number="028 3817 2459", first_name="Hỗ trợ")
+        assert SendContact.__pydantic_complete__ and card.phone_number == "028 3817 2459"
         print("ok")
         """
     )
@@ -230,9 +236,11 @@ def test_falls_back_to_building_everything_when_the_probe_fails() -> None:
         import bot.aiogram_import as m
         m.PROBE_UPDATE = {"update_id": "not a number"}
         assert not m.import_aiogram() and not m.deferred
+        from aiogram.methods import SendContact
         from aiogram.methods.base import Response, TelegramMethod
         from aiogram.types import Message, TelegramObject, Update
         assert Message.__pydantic_complete__ and Update.__pydantic_complete__
+        assert SendContact.__pydantic_complete__
         bases = (TelegramObject, TelegramMethod, Response)
         assert not any("model_rebuild" in vars(base) for base in bases)
         """
