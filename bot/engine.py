@@ -141,7 +141,7 @@ class Engine:
         for entry in knowledge.entries:
             counts: dict[str, int] = defaultdict(int)
             for text in entry.questions:
-                for term in set(self._text_terms(text)[0]):
+                for term in dict.fromkeys(self._text_terms(text)[0]):  # in order: sums repeat
                     counts[term] += 1
             share = {t: c / len(entry.questions) for t, c in counts.items()}
             self._signature[entry.id] = {
