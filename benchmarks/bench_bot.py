@@ -11,13 +11,14 @@ Five parts:
 
 * ``in-process``: the real Dispatcher (``bot.app.build_dispatcher``, and the real ``Bot`` of
   ``bot.app.build_bot``) with a recording session instead of the network. The session does
-  everything aiogram's aiohttp session does except the socket: it serialises each request
-  (``model_dump`` + ``prepare_value``) and parses a Bot-API-shaped JSON answer with
-  ``check_response`` (``Response[T]`` validation). Each update is a raw dict, validated with
-  ``Update.model_validate`` and passed to ``Dispatcher.feed_update``, as polling does; logging is
-  configured as in the bot (INFO, the redacting filter), written to ``os.devnull``. Three
-  workloads, from 200 users in private chats: ``text`` (every phrasing of ``knowledge/faq.json``,
-  the same without diacritics, and off-topic questions, shuffled), ``buttons`` (callback queries
+  everything the bot's own session (``bot.telegram_session.BotApiSession``) does except the
+  socket: it builds each request's JSON body with the bot's ``request_body`` and parses a
+  Bot-API-shaped JSON answer with ``check_response`` (``Response[T]`` validation). Each
+  update is a raw dict, validated with ``Update.model_validate`` and passed to
+  ``Dispatcher.feed_update``, as polling does; logging is configured as in the bot (INFO,
+  the redacting filter), written to ``os.devnull``. Three workloads, from 200 users in
+  private chats: ``text`` (every phrasing of ``knowledge/faq.json``, the same without
+  diacritics, and off-topic questions, shuffled), ``buttons`` (callback queries
   with valid topic ``t:<intent>`` and 👍 ``f:<intent>:up`` data, built with the bot's own
   ``TopicCb``/``FeedbackCb``, under a message that carries those buttons) and ``mix`` (two text
   updates to one press). ``normalize``'s cache is cleared before every timed text update
