@@ -1,4 +1,5 @@
-"""The Telegram bot: building it, and running it by long polling or as a webhook server.
+"""The Telegram bot: building it, and running it by long polling (the webhook server is in
+`bot.webhook`, loaded only when asked for).
 
 `python -m bot run` and `python -m bot webhook` come here through `bot.cli.main`.
 """
