@@ -85,7 +85,6 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -287,19 +286,6 @@ class BenchSession(BotApiSession):
         self.calls: Counter[str] = Counter()
         self.stale = 0
         self._ids = itertools.count(1_000_000)
-
-    async def close(self) -> None:
-        pass
-
-    async def stream_content(
-        self,
-        url: str,
-        headers: dict[str, Any] | None = None,
-        timeout: int = 30,  # noqa: ASYNC109 (BaseSession's signature)
-        chunk_size: int = 65536,
-        raise_for_status: bool = True,
-    ) -> AsyncGenerator[bytes, None]:
-        yield b""
 
     def _message(self, chat_id: int | str, **content: Any) -> dict[str, Any]:
         return {
