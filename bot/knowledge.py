@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -94,11 +95,14 @@ class Knowledge(BaseModel):
             raise ValueError(f"entries: missing intent ids {', '.join(missing)}")
         return self
 
+    @cached_property
+    def _by_id(self) -> dict[str, Entry]:
+        return {entry.id: entry for entry in self.entries}
+
     def entry(self, intent: str) -> Entry:
-        for entry in self.entries:
-            if entry.id == intent:
-                return entry
-        raise KeyError(intent)
+        """The entry of `intent` (looked up several times for every reply); KeyError for an
+        unknown id."""
+        return self._by_id[intent]
 
     def with_email(self, email: str) -> Knowledge:
         """The contact block with the configured email (the file itself keeps it empty)."""
