@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from bot.lexicon import ABBREVIATIONS, COMBINATIONS, PHRASE_GROUPS
@@ -40,10 +40,12 @@ _WORD_CACHE = 8192
 
 @dataclass(frozen=True, slots=True)
 class Normalized:
-    """A question in comparable form: ``accented`` and ``folded`` words, position by position."""
+    """A question in comparable form: ``accented`` and ``folded`` words, position by position.
+    Two are equal when their words are; ``cleaned`` is the text the words come from."""
 
     accented: tuple[str, ...]
     folded: tuple[str, ...]
+    cleaned: str = field(compare=False)
 
 
 def clean(text: str) -> str:
@@ -96,8 +98,11 @@ def fold_word(word: str) -> str:
 @lru_cache(maxsize=8192)
 def normalize(text: str) -> Normalized:
     """Both comparable forms of a question; pure, so cached for repeated phrasings."""
-    accented = _expand(_tokens(clean(text)))
-    return Normalized(accented=tuple(accented), folded=tuple(fold_word(t) for t in accented))
+    cleaned = clean(text)
+    accented = _expand(_tokens(cleaned))
+    return Normalized(
+        accented=tuple(accented), folded=tuple(fold_word(t) for t in accented), cleaned=cleaned
+    )
 
 
 class PhraseTable:

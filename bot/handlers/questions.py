@@ -23,7 +23,7 @@ from bot.handlers.common import (
 from bot.handlers.operators import OperatorChat
 from bot.handlers.support import WithOperator, connect_to_person, live
 from bot.handoff import FailureStreak, HandoffDesk
-from bot.normalize import clean
+from bot.normalize import normalize
 from bot.storage import Storage
 
 
@@ -56,7 +56,8 @@ async def on_question(
     desk: HandoffDesk | None,
 ) -> None:
     reply_to = group_reply_to(message)
-    if not clean(question).strip():  # nothing, or only invisible characters
+    # Nothing, or only invisible characters? (normalize: cached, the engine's next step)
+    if not normalize(question).cleaned.strip():
         empty = texts.MENTION_ONLY if is_group(message) else texts.EMPTY_QUESTION
         await send_text(message, empty, reply_parameters=reply_to)
         return
