@@ -116,7 +116,7 @@ from bot.assistant import Assistant
 from bot.cli import build_assistant
 from bot.keyboards import FeedbackCb, TopicCb, Vote
 from bot.knowledge import SMALL_TALK, Knowledge
-from bot.normalize import normalize
+from bot.normalize import clear_normalize_cache
 from bot.settings import PROJECT_ROOT, Settings
 from bot.telegram_session import BotApiSession
 
@@ -441,7 +441,7 @@ async def measure_workload(
         cpu = time.process_time()
         for raw in sequential:
             if clear:
-                normalize.cache_clear()
+                clear_normalize_cache()
             started = time.perf_counter_ns()
             await h.feed(raw)
             round_samples.append(time.perf_counter_ns() - started)
@@ -455,7 +455,7 @@ async def measure_workload(
         started = time.perf_counter_ns()
         for first in range(0, len(concurrent), batch):
             if clear:
-                normalize.cache_clear()
+                clear_normalize_cache()
             await asyncio.gather(*(h.feed(raw) for raw in concurrent[first : first + batch]))
         concurrent_rates.append(per_round / ((time.perf_counter_ns() - started) / 1e9))
 
@@ -479,7 +479,7 @@ async def profile_text(h: Harness, updates: Updates, count: int, top: int = 25) 
     """cProfile of text updates fed one at a time: the project's functions by cumulative time."""
     profiler = cProfile.Profile()
     for raw in updates.workload("text", count):
-        normalize.cache_clear()
+        clear_normalize_cache()
         profiler.enable()
         await h.feed(raw)
         profiler.disable()
@@ -570,7 +570,7 @@ async def floor(assistant: Assistant, count: int) -> tuple[float, float]:
                     await dp.feed_update(h.bot, Update.model_validate(raw, context={"bot": h.bot}))
                 cpu = time.process_time()
                 for raw in updates[warm:]:
-                    normalize.cache_clear()
+                    clear_normalize_cache()
                     await dp.feed_update(h.bot, Update.model_validate(raw, context={"bot": h.bot}))
                 results.append((time.process_time() - cpu) / count * 1000)
     return results[0], results[1]

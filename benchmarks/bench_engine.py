@@ -68,7 +68,7 @@ from benchmarks.revision import revision
 from bot.engine import Decision, Engine, Thresholds
 from bot.evaluation import Case, Outcome, load_cases
 from bot.knowledge import Knowledge, load_knowledge
-from bot.normalize import normalize
+from bot.normalize import clear_normalize_cache
 from bot.settings import DEFAULT_KNOWLEDGE, PROJECT_ROOT
 
 EVAL_FILE = PROJECT_ROOT / "tests" / "data" / "eval.jsonl"
@@ -238,7 +238,7 @@ def measure(
         gc.collect()  # the build's garbage is not the calls' cost; later garbage is
         for case in cases:
             if clear_caches:
-                normalize.cache_clear()
+                clear_normalize_cache()
             started = time.perf_counter_ns()
             decision = decide(case.q)
             samples.append(time.perf_counter_ns() - started)
@@ -270,7 +270,7 @@ def profile(knowledge: Knowledge, cases: Sequence[Case], top: int = 15) -> str:
     engine = Engine(knowledge)
     profiler = cProfile.Profile()
     for case in cases:
-        normalize.cache_clear()
+        clear_normalize_cache()
         profiler.enable()
         engine.decide(case.q)
         profiler.disable()

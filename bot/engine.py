@@ -170,13 +170,16 @@ class Engine:
             for term in signature:
                 self._in_signature[term].add(intent)
         self._corrections: dict[str, str] = {}
+        # Longer junk ("aaaa…" pasted 300 times) can never be corrected: it is not looked up,
+        # nor remembered among the corrections.
+        self._longest_word = max(map(len, self._vocabulary))
 
     # -- normalisation that needs the knowledge's vocabulary ---------------------------
     def _correct(self, word: str) -> str:
         """Map a misspelt word to the closest known one ("năg" -> "nang"), conservatively."""
         if (
             word in self._known_words
-            or len(word) < 3
+            or not 3 <= len(word) <= self._longest_word + 1  # a fix is at most 1 letter off
             or not word.isalpha()
             or _SYLLABLE.match(word)
         ):

@@ -95,14 +95,29 @@ def fold_word(word: str) -> str:
     return _Y_AS_I.sub(r"\1i", fold(word))
 
 
-@lru_cache(maxsize=8192)
 def normalize(text: str) -> Normalized:
-    """Both comparable forms of a question; pure, so cached for repeated phrasings."""
+    """Both comparable forms of a question; pure, so cached for repeated phrasings. Texts
+    longer than MAX_QUERY_CHARS are not cached: they are seldom sent twice, and a crowd of
+    distinct long messages (up to 4,096 characters each) would otherwise hold some 70 MB."""
+    if len(text) > MAX_QUERY_CHARS:
+        return _normalize(text)
+    return _normalize_cached(text)
+
+
+def clear_normalize_cache() -> None:
+    """Forget every question normalised so far (benchmarks: every question new)."""
+    _normalize_cached.cache_clear()
+
+
+def _normalize(text: str) -> Normalized:
     cleaned = clean(text)
     accented = _expand(_tokens(cleaned))
     return Normalized(
         accented=tuple(accented), folded=tuple(fold_word(t) for t in accented), cleaned=cleaned
     )
+
+
+_normalize_cached = lru_cache(maxsize=8192)(_normalize)
 
 
 class PhraseTable:

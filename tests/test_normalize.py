@@ -8,7 +8,7 @@ import pytest
 
 from bot.engine import Engine
 from bot.knowledge import load_knowledge
-from bot.normalize import MAX_QUERY_CHARS, normalize
+from bot.normalize import MAX_QUERY_CHARS, _normalize_cached, clear_normalize_cache, normalize
 from bot.settings import DEFAULT_KNOWLEDGE
 
 SENTENCES = (
@@ -200,3 +200,34 @@ def test_very_long_input_is_capped() -> None:
 def test_very_long_input_without_spaces_is_capped() -> None:
     result = normalize("a\u0301" * 100_000)  # one endless word made of combining marks
     assert 0 < sum(len(t) for t in result.folded) <= MAX_QUERY_CHARS
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+
+def cache_size() -> int:
+    return _normalize_cached.cache_info().currsize
+
+
+def test_long_messages_are_normalised_alike_but_not_kept() -> None:
+    """A crowd of distinct 4,096-character messages must not fill the cache (some 70 MB)."""
+    clear_normalize_cache()
+    story = "Tôi đã đọc bài viết về giám đốc kinh doanh và giám đốc tiếp thị. " * 60
+    question = story + "CMO cần kỹ năng gì?"
+    assert len(question) > MAX_QUERY_CHARS
+    first = normalize(question)
+    assert normalize(question) == first
+    assert first.folded[-3:] == ("ki", "nang", "gi")
+    assert cache_size() == 0
+    normalize("CMO cần kỹ năng gì?")
+    assert cache_size() == 1
+
+
+def test_junk_words_longer_than_any_known_word_are_not_remembered(engine: Engine) -> None:
+    """A typo fix is at most one letter off a known word, so longer junk is passed over, and
+    never stored among the remembered corrections."""
+    junk = [f"{'x' * 30}{letter}" for letter in "abcde"]  # the longest known word: 16
+    tokens = engine.tokens(" ".join([*junk, "kỹ", "năg"]))
+    assert tokens[: len(junk)] == tuple(junk)
+    assert tokens[-1] == "ki_nang"  # "kỹ năg": the typo is still fixed, then the phrase found
+    assert not any(word in engine._corrections for word in junk)

@@ -331,7 +331,7 @@ def work(question: str) -> Recorder:
     """What a fresh engine (no typo correction cached, nothing normalised yet) is given to do
     to decide on `question`."""
     engine = Engine(KNOWLEDGE)
-    bot.normalize.normalize.cache_clear()
+    bot.normalize.clear_normalize_cache()
     recorder = Recorder()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bot.normalize, "unicodedata", recorder.unicodedata())
