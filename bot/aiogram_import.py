@@ -53,6 +53,8 @@ REBUILD_PARAMETERS = frozenset(
     {"force", "raise_errors", "_parent_namespace_depth", "_types_namespace"}
 )
 
+TYPES_PACKAGE = "aiogram.types."  # the modules whose deferred rebuild is kept for first use
+
 # The Telegram types and Bot API methods whose build was left to their first use.
 deferred: list[type[BaseModel]] = []
 
@@ -98,7 +100,7 @@ def _import_deferred() -> bool:
         if (
             _types_namespace is not None
             and not force
-            and cls.__module__.startswith("aiogram.types.")
+            and cls.__module__.startswith(TYPES_PACKAGE)
             and cls.model_config.get("defer_build") is True
             and not cls.__pydantic_complete__
         ):
@@ -126,7 +128,9 @@ def _import_deferred() -> bool:
     finally:
         BaseModel.model_rebuild = original  # type: ignore[method-assign]
         BaseModel.model_config = config
-    if not kept:
+    if not kept:  # aiogram no longer rebuilds its types at import: its methods are built now
+        for cls in _unbuilt_methods():
+            rebuild(cls)
         return False
 
     def build_now(reason: object) -> bool:

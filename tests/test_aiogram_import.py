@@ -230,6 +230,21 @@ def test_the_bot_defers_the_types() -> None:
     assert out.strip().endswith("ok")
 
 
+def test_builds_the_methods_at_import_when_no_type_was_deferred() -> None:
+    out = run(
+        """
+        import bot.aiogram_import as m
+        m.TYPES_PACKAGE = "not.aiogram."  # as if aiogram no longer rebuilt its types at import
+        assert not m.import_aiogram() and not m.deferred
+        from aiogram.methods import SendContact
+        assert SendContact.__pydantic_complete__
+        card = SendContact(chat_id=1, phone_number="028 3817 2459", first_name="Hỗ trợ")
+        print(card.phone_number)
+        """
+    )
+    assert out.strip() == "028 3817 2459"
+
+
 def test_falls_back_to_building_everything_when_the_probe_fails() -> None:
     fallen_back = dumps(
         """
