@@ -24,7 +24,7 @@ from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
 
-from bot.knowledge import SMALL_TALK, Entry, Knowledge
+from bot.knowledge import SMALL_TALK, Knowledge
 from bot.lexicon import STOPWORDS
 from bot.normalize import PHRASES, normalize
 
@@ -99,7 +99,6 @@ class Engine:
     def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
         self.knowledge = knowledge
         self.thresholds = thresholds or Thresholds()
-        self._entries: dict[str, Entry] = {e.id: e for e in knowledge.entries}
         self._by_role_topic: dict[tuple[str | None, str], str] = {
             (e.role, e.topic): e.id for e in knowledge.entries
         }
@@ -268,7 +267,7 @@ class Engine:
             # Another C-level title: whatever else matches, the article does not cover it.
             return Decision("handoff", None, round(min(ranking[0][1], 0.2), 4), (), False, ())
         decision = self._decide(ranking)
-        if previous_intent in self._entries:
+        if previous_intent in self.knowledge.by_id:
             follow = self._follow_up(tokens, content, previous_intent, decision)
             if follow is not None:
                 return follow
@@ -299,7 +298,7 @@ class Engine:
         decision: Decision,
     ) -> Decision | None:
         """ "còn CMO thì sao?" after a CSO-skills answer means the CMO's skills."""
-        previous = self._entries[previous_intent]
+        previous = self.knowledge.entry(previous_intent)
         if previous.role not in ROLE_TOKENS:
             return None
         marked = any(tokens[: len(m)] == m for m in FOLLOW_UP_STARTS) or any(

@@ -96,13 +96,13 @@ class Knowledge(BaseModel):
         return self
 
     @cached_property
-    def _by_id(self) -> dict[str, Entry]:
+    def by_id(self) -> dict[str, Entry]:
+        """intent id -> entry (looked up several times for every reply)."""
         return {entry.id: entry for entry in self.entries}
 
     def entry(self, intent: str) -> Entry:
-        """The entry of `intent` (looked up several times for every reply); KeyError for an
-        unknown id."""
-        return self._by_id[intent]
+        """The entry of `intent`; KeyError for an unknown id."""
+        return self.by_id[intent]
 
     def with_email(self, email: str) -> Knowledge:
         """The contact block with the configured email (the file itself keeps it empty)."""

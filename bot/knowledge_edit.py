@@ -153,7 +153,7 @@ def add_phrasing(path: Path, intent: str, question: str) -> Knowledge:
     phrasing = " ".join(question.split())
     if not phrasing or not normalize(phrasing).folded:
         raise EmptyPhrasing()
-    if not any(entry.id == intent for entry in current.entries):
+    if intent not in current.by_id:
         raise UnknownIntent(intent)
     key = phrasing_key(phrasing)
     for entry in current.entries:
