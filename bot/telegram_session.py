@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from http import HTTPStatus
 from typing import Any, cast
 
 from aiogram import Bot
@@ -19,6 +20,7 @@ from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
 from aiohttp import ClientError, ClientTimeout
+from pydantic import ValidationError
 
 logger = logging.getLogger("bot")
 
@@ -36,6 +38,11 @@ class BotApiSession(AiohttpSession):
     document. The walk still resolves the bot's defaults (the parse mode). A request with a
     file goes aiogram's way, as multipart.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Each answer type's Response[T], held: see KeepResponseTypes.
+        self._response_models: dict[Any, type[Response[Any]]] = {}
 
     def request_body(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
         """The JSON body for `method`, None when it uploads a file. Its fields are aiogram's:
@@ -67,6 +74,33 @@ class BotApiSession(AiohttpSession):
                 if (prepared := self._prepare(item, bot, files)) is not None
             ]
         return self.prepare_value(value, bot=bot, files=files, _dumps_json=False)
+
+    def check_response(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        status_code: int,
+        content: str,
+    ) -> Response[TelegramType]:
+        """aiogram's check, with a successful answer parsed straight from its JSON text.
+
+        aiogram decodes the text with `json.loads`, then validates the objects; pydantic does
+        both in one pass. Anything but a well-formed success (an error, a 429, text that is not
+        JSON or not the expected object) goes to aiogram's check, which raises its exceptions.
+        """
+        if HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED:
+            returning = method.__returning__
+            model = self._response_models.get(returning)
+            if model is None:
+                model = self._response_models[returning] = Response[returning]  # type: ignore[valid-type]
+            try:
+                response = model.model_validate_json(content, context={"bot": bot})
+            except ValidationError:
+                pass
+            else:
+                if response.ok:
+                    return cast(Response[TelegramType], response)
+        return super().check_response(bot, method, status_code, content)
 
     async def make_request(
         self,

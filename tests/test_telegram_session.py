@@ -14,11 +14,13 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatAction, ParseMode
+from aiogram.exceptions import AiogramError
 from aiogram.methods import (
     AnswerCallbackQuery,
     BanChatMember,
     CreateForumTopic,
     EditMessageReplyMarkup,
+    GetUpdates,
     SendChatAction,
     SendContact,
     SendDocument,
@@ -32,6 +34,7 @@ from aiogram.types import (
     BufferedInputFile,
     InputMediaPhoto,
     LinkPreviewOptions,
+    Message,
     ReplyParameters,
 )
 from aiohttp import FormData
@@ -150,3 +153,109 @@ async def test_replies_reach_the_bot_api_as_json_and_uploads_as_multipart() -> N
     assert document.method == "sendDocument"
     assert document.params["caption"] == "CSV"
     assert document.files["document"].filename == "export.csv"
+
+
+# --------------------------------------------------------------------------- answers
+
+MESSAGE = {
+    "message_id": 10,
+    "date": 1_700_000_000,
+    "chat": {"id": -100123, "type": "supergroup", "title": "Hỗ trợ", "is_forum": True},
+    "from": {"id": 42, "is_bot": True, "first_name": "Bot", "username": "cso_cmo_bot"},
+    "message_thread_id": 3,
+    "text": "Kỹ năng & vai trò",
+    "entities": [{"type": "bold", "offset": 0, "length": 7}],
+    "reply_to_message": {
+        "message_id": 9,
+        "date": 1_699_999_999,
+        "chat": {"id": -100123, "type": "supergroup"},
+        "from": {"id": 7, "is_bot": False, "first_name": "Lan", "language_code": "vi"},
+        "text": "ky nang cso",
+    },
+    "reply_markup": {
+        "inline_keyboard": [
+            [{"text": "👍", "callback_data": "f:cso_skills:up:42"}],
+            [{"text": "Gọi", "url": "https://example.com"}],
+        ]
+    },
+}
+ANSWERS: dict[str, tuple[TelegramMethod[Any], Any]] = {
+    "a message with a keyboard, replying": (SendMessage(chat_id=-100123, text="x"), MESSAGE),
+    "True": (AnswerCallbackQuery(callback_query_id="1"), True),
+    "a list of messages": (METHODS["album (files inside a list)"], [MESSAGE, MESSAGE]),
+    "a forum topic": (
+        CreateForumTopic(chat_id=-100123, name="Khách"),
+        {"message_thread_id": 3, "name": "Khách", "icon_color": 7322096},
+    ),
+    "updates": (
+        GetUpdates(offset=5),
+        [
+            {"update_id": 5, "message": MESSAGE},
+            {
+                "update_id": 6,
+                "callback_query": {
+                    "id": "77",
+                    "from": {"id": 7, "is_bot": False, "first_name": "Lan"},
+                    "chat_instance": "-1",
+                    "data": "t:cmo_skills",
+                    "message": MESSAGE,
+                },
+            },
+            {"update_id": 7, "edited_message": {**MESSAGE, "edit_date": 1_700_000_100}},
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("method", "result"), ANSWERS.values(), ids=ANSWERS.keys())
+async def test_a_successful_answer_is_read_as_aiogram_reads_it(
+    method: TelegramMethod[Any], result: Any
+) -> None:
+    ours, theirs = BotApiSession(), AiohttpSession()
+    bot = Bot(TOKEN, session=ours)
+    content = json.dumps({"ok": True, "result": result}, ensure_ascii=False)
+    try:
+        read = ours.check_response(bot, method, 200, content)
+        expected = theirs.check_response(bot, method, 200, content)
+    finally:
+        await ours.close()
+        await theirs.close()
+    assert read == expected
+    if isinstance(read.result, Message):
+        assert read.result.bot is bot  # bound, so `.answer()` works on it
+        assert read.result.reply_to_message is not None
+        assert read.result.reply_to_message.bot is bot
+
+
+FAILURES: dict[str, tuple[int, str]] = {
+    "bad request": (400, '{"ok": false, "error_code": 400, "description": "Bad Request: x"}'),
+    "blocked": (403, '{"ok": false, "error_code": 403, "description": "Forbidden: blocked"}'),
+    "flood control": (
+        429,
+        '{"ok": false, "error_code": 429, "description": "Too Many Requests",'
+        ' "parameters": {"retry_after": 3}}',
+    ),
+    "server error": (502, '{"ok": false, "error_code": 502, "description": "Bad Gateway"}'),
+    "not ok, though 200": (200, '{"ok": false, "description": "odd"}'),
+    "not JSON": (200, "<html>502 Bad Gateway</html>"),
+    "not the expected object": (200, '{"ok": true, "result": {"message_id": "ten"}}'),
+    "not the expected type": (200, '{"ok": true, "result": [1, 2]}'),
+}
+
+
+@pytest.mark.parametrize(("status", "content"), FAILURES.values(), ids=FAILURES.keys())
+async def test_a_failed_answer_raises_what_aiogram_raises(status: int, content: str) -> None:
+    ours, theirs = BotApiSession(), AiohttpSession()
+    bot = Bot(TOKEN, session=ours)
+    method = SendMessage(chat_id=1, text="x")
+    try:
+        with pytest.raises(AiogramError) as expected:
+            theirs.check_response(bot, method, status, content)
+        with pytest.raises(type(expected.value)) as raised:
+            ours.check_response(bot, method, status, content)
+    finally:
+        await ours.close()
+        await theirs.close()
+    assert str(raised.value) == str(expected.value)
+    retry_after = getattr(expected.value, "retry_after", None)
+    assert getattr(raised.value, "retry_after", None) == retry_after
