@@ -109,7 +109,7 @@ from aiogram.methods import (
 from aiogram.methods.base import TelegramType
 from aiogram.types import Update
 
-from benchmarks.revision import revision
+from benchmarks.revision import interpreter, revision
 from bot import texts
 from bot.app import build_bot, build_dispatcher, configure_logging
 from bot.assistant import Assistant
@@ -929,8 +929,7 @@ def write_report(table: str, notes: Sequence[str]) -> Path:
     parts = [
         "# Bot benchmark",
         "",
-        f"{when}; Python {platform.python_version()} on {platform.platform()}; "
-        f"revision {revision()}.",
+        f"{when}; {interpreter()} on {platform.platform()}; revision {revision()}.",
         "Produced by `python -m benchmarks.bench_bot` (see its docstring for the method).",
         "",
         table,
@@ -986,8 +985,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Line], list[str]]:
             print(f"startup: run {n + 1} of {runs} ...", file=sys.stderr, flush=True)
             results.append(await startup_once(python, questions[n % len(questions)]))
         lines += lines_startup(results)
+    notes.append(f"interpreter: {interpreter()}")
     if python != sys.executable:
-        notes.append(f"bot processes run with {python}")
+        notes.append(f"bot processes: {interpreter(python)}")
     return lines, notes
 
 

@@ -64,7 +64,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.revision import revision
+from benchmarks.revision import interpreter, revision
 from bot.engine import Decision, Engine, Thresholds
 from bot.evaluation import Case, Outcome, load_cases
 from bot.knowledge import Knowledge, load_knowledge
@@ -338,8 +338,7 @@ def write_report(rows: Sequence[Row], notes: Sequence[str], profiles: dict[str, 
     parts = [
         "# Engine benchmark",
         "",
-        f"{when}; Python {platform.python_version()} on {platform.platform()}; "
-        f"revision {revision()}.",
+        f"{when}; {interpreter()} on {platform.platform()}; revision {revision()}.",
         "Produced by `python -m benchmarks.bench_engine` (see its docstring for the method).",
         "",
         markdown_table(rows),

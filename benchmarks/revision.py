@@ -1,8 +1,10 @@
-"""Which code a benchmark measured: the commit, and whether bot/ or knowledge/ had changes."""
+"""Which code a benchmark measured (the commit, and whether bot/ or knowledge/ had changes),
+and which interpreter ran it."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
 
 from bot.settings import PROJECT_ROOT
 
@@ -20,3 +22,25 @@ def revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + (" + uncommitted changes in bot/ or knowledge/" if dirty else "")
+
+
+# Run by the interpreter being described: a venv's python is a link to the real one, and only
+# the running process shows whether libpython is a shared library it loaded.
+_DESCRIBE = (
+    "import os, platform, sys; "
+    "maps = open('/proc/self/maps').read() if os.path.exists('/proc/self/maps') else ''; "
+    "link = 'libpython shared' if 'libpython' in maps else 'libpython linked in'; "
+    "print(f'{os.path.realpath(sys.executable)} (Python {platform.python_version()}, {link})')"
+)
+
+
+def interpreter(python: str = sys.executable) -> str:
+    """The CPython build behind `python`: its real path, version, and whether it loads
+    libpython as a shared library. The same code runs measurably slower on a shared-library
+    build without optimisations (pyenv's default) than on a distribution's (see README)."""
+    try:
+        return subprocess.run(
+            [python, "-c", _DESCRIBE], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return python
