@@ -109,7 +109,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
-from aiogram.types import Update
+from aiogram.types import InlineKeyboardMarkup, Update
 
 from benchmarks.revision import interpreter, revision
 from bot import texts
@@ -307,9 +307,13 @@ class BenchSession(BotApiSession):
             **content,
         }
 
-    def _result(self, method: TelegramMethod[Any]) -> Any:
+    def _result(self, method: TelegramMethod[Any], sent: dict[str, Any] | None) -> Any:
         if isinstance(method, SendMessage):
-            return self._message(method.chat_id, text=method.text)
+            content: dict[str, Any] = {"text": method.text}
+            if sent is not None and isinstance(method.reply_markup, InlineKeyboardMarkup):
+                # The Bot API's answer carries the inline keyboard back, as it was sent.
+                content["reply_markup"] = sent["reply_markup"]
+            return self._message(method.chat_id, **content)
         if isinstance(method, SendContact):
             contact = {"phone_number": method.phone_number, "first_name": method.first_name}
             return self._message(method.chat_id, contact=contact)
@@ -329,9 +333,11 @@ class BenchSession(BotApiSession):
         timeout: int | None = None,  # noqa: ASYNC109 (BaseSession's signature)
     ) -> TelegramType:
         self.calls[method.__api_method__] += 1
-        self.request_body(bot, method)  # what the bot would post
-        content = self.json_dumps({"ok": True, "result": self._result(method)})
-        response = self.check_response(bot=bot, method=method, status_code=200, content=content)
+        sent = self.request_fields(bot, method)
+        if sent is not None:
+            self.json_dumps(sent)  # the body the bot would post
+        content = self.json_dumps({"ok": True, "result": self._result(method, sent)})
+        response = self.read_answer(bot, method, 200, content, sent=sent)
         return cast(TelegramType, response.result)
 
 

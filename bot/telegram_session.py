@@ -18,7 +18,7 @@ from aiogram.client.session.middlewares.base import (
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
-from aiogram.types import InputFile
+from aiogram.types import InlineKeyboardMarkup, InputFile
 from aiohttp import ClientError, ClientTimeout
 from pydantic import ValidationError
 
@@ -36,7 +36,8 @@ class BotApiSession(AiohttpSession):
     Python: together the largest cost of a reply. The Bot API takes JSON bodies as well (all
     but uploads), so the method is dumped without its empty fields and sent as one JSON
     document. The walk still resolves the bot's defaults (the parse mode). A request with a
-    file goes aiogram's way, as multipart.
+    file goes aiogram's way, as multipart. Answers are parsed from their JSON text in one
+    pass, and a keyboard that comes back as it was sent is not parsed again (`read_answer`).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -47,13 +48,18 @@ class BotApiSession(AiohttpSession):
     def request_body(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
         """The JSON body for `method`, None when it uploads a file. Its fields are aiogram's:
         the same names and, dumped to JSON, the same values (tests/test_telegram_session.py)."""
+        fields = self.request_fields(bot, method)
+        return None if fields is None else self.json_dumps(fields)
+
+    def request_fields(self, bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+        """What `request_body` dumps: the method's fields as JSON values (None: an upload)."""
         files: dict[str, InputFile] = {}
         fields: dict[str, Any] = {}
         for key, value in method.model_dump(warnings=False, exclude_none=True).items():
             prepared = self._prepare(value, bot, files)
             if prepared is not None and prepared != "":
                 fields[key] = prepared
-        return None if files else self.json_dumps(fields)
+        return None if files else fields
 
     def _prepare(self, value: Any, bot: Bot, files: dict[str, InputFile]) -> Any:
         """aiogram's `prepare_value(value, _dumps_json=False)`, answering the plain JSON types
@@ -88,19 +94,59 @@ class BotApiSession(AiohttpSession):
         both in one pass. Anything but a well-formed success (an error, a 429, text that is not
         JSON or not the expected object) goes to aiogram's check, which raises its exceptions.
         """
-        if HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED:
-            returning = method.__returning__
-            model = self._response_models.get(returning)
-            if model is None:
-                model = self._response_models[returning] = Response[returning]  # type: ignore[valid-type]
-            try:
-                response = model.model_validate_json(content, context={"bot": bot})
-            except ValidationError:
-                pass
+        return self.read_answer(bot, method, status_code, content)
+
+    def read_answer(
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        status_code: int,
+        content: str,
+        sent: dict[str, Any] | None = None,
+    ) -> Response[TelegramType]:
+        """`check_response`, given the fields just `sent` (`request_fields`).
+
+        The Bot API returns a sent message with its inline keyboard, and most of the bot's
+        answers carry a few buttons: validating them again, each a pydantic object, was 3 % of
+        the instructions of a text update. When the keyboard that comes back is, value for
+        value, the one sent, the answer gets the method's own keyboard object instead.
+        """
+        if not HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED:
+            return super().check_response(bot, method, status_code, content)
+        model = self._response_model(method)
+        markup = getattr(method, "reply_markup", None)
+        try:
+            if sent is not None and isinstance(markup, InlineKeyboardMarkup):
+                response = self._with_sent_keyboard(bot, model, content, markup, sent)
             else:
-                if response.ok:
-                    return cast(Response[TelegramType], response)
+                response = model.model_validate_json(content, context={"bot": bot})
+        except (ValidationError, ValueError):
+            response = None
+        if response is not None and response.ok:
+            return cast(Response[TelegramType], response)
         return super().check_response(bot, method, status_code, content)
+
+    def _response_model(self, method: TelegramMethod[Any]) -> type[Response[Any]]:
+        returning = method.__returning__
+        model = self._response_models.get(returning)
+        if model is None:
+            model = self._response_models[returning] = Response[returning]  # type: ignore[valid-type]
+        return model
+
+    def _with_sent_keyboard(
+        self,
+        bot: Bot,
+        model: type[Response[Any]],
+        content: str,
+        markup: InlineKeyboardMarkup,
+        sent: dict[str, Any],
+    ) -> Response[Any]:
+        answer = self.json_loads(content)
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if isinstance(result, dict) and result.get("reply_markup") == sent.get("reply_markup"):
+            # An instance is taken as it is (pydantic does not validate it again).
+            result["reply_markup"] = markup.as_(bot)
+        return model.model_validate(answer, context={"bot": bot})
 
     async def make_request(
         self,
@@ -108,15 +154,15 @@ class BotApiSession(AiohttpSession):
         method: TelegramMethod[TelegramType],
         timeout: int | None = None,  # noqa: ASYNC109 (aiogram's signature)
     ) -> TelegramType:
-        body = self.request_body(bot, method)
-        if body is None:
+        fields = self.request_fields(bot, method)
+        if fields is None:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
         try:
             async with session.post(
                 url,
-                data=body.encode(),
+                data=self.json_dumps(fields).encode(),
                 headers={"Content-Type": "application/json"},
                 timeout=ClientTimeout(total=self.timeout if timeout is None else timeout),
             ) as resp:
@@ -126,9 +172,7 @@ class BotApiSession(AiohttpSession):
         except ClientError as exc:
             message = f"{type(exc).__name__}: {exc}"
             raise TelegramNetworkError(method=method, message=message) from exc
-        response = self.check_response(
-            bot=bot, method=method, status_code=resp.status, content=raw_result
-        )
+        response = self.read_answer(bot, method, resp.status, raw_result, sent=fields)
         return cast(TelegramType, response.result)
 
 

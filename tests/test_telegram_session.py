@@ -32,6 +32,7 @@ from aiogram.methods import (
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
+    InlineKeyboardMarkup,
     InputMediaPhoto,
     LinkPreviewOptions,
     Message,
@@ -150,6 +151,7 @@ async def test_replies_reach_the_bot_api_as_json_and_uploads_as_multipart() -> N
         "quote_parse_mode": "HTML",  # the bot's default, as aiogram fills it in
     }
     assert sent.text == "Kỹ năng & vai trò"
+    assert sent.reply_markup is answer.reply_markup  # the stand-in echoes it, as Telegram does
     assert document.method == "sendDocument"
     assert document.params["caption"] == "CSV"
     assert document.files["document"].filename == "export.csv"
@@ -243,19 +245,73 @@ FAILURES: dict[str, tuple[int, str]] = {
 }
 
 
+@pytest.mark.parametrize("with_keyboard", [False, True], ids=["plain", "keyboard sent"])
 @pytest.mark.parametrize(("status", "content"), FAILURES.values(), ids=FAILURES.keys())
-async def test_a_failed_answer_raises_what_aiogram_raises(status: int, content: str) -> None:
+async def test_a_failed_answer_raises_what_aiogram_raises(
+    status: int, content: str, with_keyboard: bool
+) -> None:
     ours, theirs = BotApiSession(), AiohttpSession()
     bot = Bot(TOKEN, session=ours)
-    method = SendMessage(chat_id=1, text="x")
+    method = answer_with_buttons() if with_keyboard else SendMessage(chat_id=1, text="x")
     try:
         with pytest.raises(AiogramError) as expected:
             theirs.check_response(bot, method, status, content)
         with pytest.raises(type(expected.value)) as raised:
-            ours.check_response(bot, method, status, content)
+            ours.read_answer(bot, method, status, content, sent=ours.request_fields(bot, method))
     finally:
         await ours.close()
         await theirs.close()
     assert str(raised.value) == str(expected.value)
     retry_after = getattr(expected.value, "retry_after", None)
     assert getattr(raised.value, "retry_after", None) == retry_after
+
+
+def sent_message(method: SendMessage, reply_markup: Any) -> str:
+    """The Bot API's answer to `method`: the message, with the inline keyboard it carries."""
+    message = {**MESSAGE, "text": "Kỹ năng & vai trò", "reply_markup": reply_markup}
+    return json.dumps({"ok": True, "result": message}, ensure_ascii=False)
+
+
+async def test_the_keyboard_that_comes_back_as_sent_is_the_one_sent() -> None:
+    ours, theirs = BotApiSession(), AiohttpSession()
+    bot = Bot(TOKEN, session=ours)
+    method = answer_with_buttons()
+    sent = ours.request_fields(bot, method)
+    assert sent is not None
+    content = sent_message(method, sent["reply_markup"])
+    try:
+        read = ours.read_answer(bot, method, 200, content, sent=sent)
+        expected = theirs.check_response(bot, method, 200, content)
+    finally:
+        await ours.close()
+        await theirs.close()
+    message, theirs_message = read.result, expected.result
+    assert message is not None
+    assert theirs_message is not None
+    assert message.reply_markup is method.reply_markup  # not validated a second time
+    assert isinstance(message.reply_markup, InlineKeyboardMarkup)
+    assert message.reply_markup.bot is bot
+    assert message.bot is bot
+    assert message.model_dump() == theirs_message.model_dump()
+
+
+async def test_a_keyboard_that_comes_back_changed_is_read_from_the_answer() -> None:
+    ours, theirs = BotApiSession(), AiohttpSession()
+    bot = Bot(TOKEN, session=ours)
+    method = answer_with_buttons()
+    sent = ours.request_fields(bot, method)
+    assert sent is not None
+    changed = json.loads(json.dumps(sent["reply_markup"]))
+    changed["inline_keyboard"][0][0]["text"] = "Nút khác"
+    content = sent_message(method, changed)
+    try:
+        read = ours.read_answer(bot, method, 200, content, sent=sent)
+        expected = theirs.check_response(bot, method, 200, content)
+    finally:
+        await ours.close()
+        await theirs.close()
+    assert read == expected
+    message = read.result
+    assert message is not None
+    assert isinstance(message.reply_markup, InlineKeyboardMarkup)
+    assert message.reply_markup.inline_keyboard[0][0].text == "Nút khác"
