@@ -10,6 +10,7 @@ from http import HTTPStatus
 from typing import Any, cast
 
 from aiogram import Bot
+from aiogram.client.default import Default
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import (
     BaseRequestMiddleware,
@@ -35,7 +36,7 @@ class BotApiSession(AiohttpSession):
     answer's five buttons carry some sixty), and URL-encodes what is left byte by byte, in
     Python: together the largest cost of a reply. The Bot API takes JSON bodies as well (all
     but uploads), so the method is dumped without its empty fields and sent as one JSON
-    document. The walk still resolves the bot's defaults (the parse mode). A request with a
+    document, with the bot's defaults (the parse mode) filled in. A request with a
     file goes aiogram's way, as multipart. Answers are parsed from their JSON text in one
     pass, and a keyboard that comes back as it was sent is not parsed again (`read_answer`).
     """
@@ -55,6 +56,15 @@ class BotApiSession(AiohttpSession):
         """What `request_body` dumps: the method's fields as JSON values (None: an upload)."""
         files: dict[str, InputFile] = {}
         fields: dict[str, Any] = {}
+        # The bot's defaults (the parse mode), set before the dump: pydantic spends most of a
+        # method's dump on aiogram's Default placeholders, which fit no field's type.
+        defaults = {
+            name: bot.default[value.name]
+            for name, value in method.__dict__.items()
+            if isinstance(value, Default)
+        }
+        if defaults:
+            method = method.model_copy(update=defaults)
         for key, value in method.model_dump(warnings=False, exclude_none=True).items():
             prepared = self._prepare(value, bot, files)
             if prepared is not None and prepared != "":

@@ -108,13 +108,26 @@ def as_form(body: str) -> list[tuple[str, str | None, Any]]:
     ]
 
 
-@pytest.mark.parametrize("parse_mode", ["HTML", None])
+DEFAULTS: dict[str, DefaultBotProperties] = {
+    "HTML (the bot's)": DefaultBotProperties(parse_mode=ParseMode.HTML),
+    "none": DefaultBotProperties(),
+    "every kind": DefaultBotProperties(
+        parse_mode=ParseMode.MARKDOWN_V2,
+        link_preview=LinkPreviewOptions(is_disabled=True, prefer_small_media=True),
+        protect_content=True,
+        disable_notification=True,
+        allow_sending_without_reply=True,
+    ),
+}
+
+
+@pytest.mark.parametrize("defaults", DEFAULTS.values(), ids=DEFAULTS.keys())
 @pytest.mark.parametrize("method", METHODS.values(), ids=METHODS.keys())
 async def test_the_request_carries_what_aiograms_form_would(
-    method: TelegramMethod[Any], parse_mode: str | None
+    method: TelegramMethod[Any], defaults: DefaultBotProperties
 ) -> None:
     ours, theirs = BotApiSession(), AiohttpSession()
-    bot = Bot(TOKEN, session=ours, default=DefaultBotProperties(parse_mode=parse_mode))
+    bot = Bot(TOKEN, session=ours, default=defaults)
     try:
         expected = form_fields(theirs.build_form_data(bot, method))
         body = ours.request_body(bot, method)
