@@ -32,7 +32,7 @@ from bot.handoff import FailureStreak, HandoffDesk
 from bot.knowledge_edit import LiveKnowledge
 from bot.settings import Settings
 from bot.storage import Storage, StorageError
-from bot.telegram_session import BotApiSession, KeepResponseTypes, RetryAfter
+from bot.telegram_session import BotApiSession, RetryAfter
 
 logger = logging.getLogger("bot")
 
@@ -123,7 +123,6 @@ def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
         raise ValueError("BOT_TOKEN is not set")
     if session is None:
         session = BotApiSession(api=TelegramAPIServer.from_base(settings.api_base))
-    session.middleware(KeepResponseTypes())
     session.middleware(RetryAfter())
     return Bot(
         settings.bot_token.get_secret_value(),

@@ -1,5 +1,5 @@
 """The bot's connection to the Bot API: aiogram's aiohttp session sending JSON bodies, and
-the request middlewares installed on every session the bot uses (the tests' and the
+the request middleware installed on every session the bot uses (the tests' and the
 benchmark's too)."""
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ class BotApiSession(AiohttpSession):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Each answer type's Response[T], held: see KeepResponseTypes.
+        # Each answer type's Response[T] model, held here: pydantic caches parametrised
+        # generic models weakly, so the garbage collector would drop `Response[Message]`
+        # between requests now and then, and the next answer would pay for building it again
+        # (tens of milliseconds on a slow machine: once the bot's worst latencies).
         self._response_models: dict[Any, type[Response[Any]]] = {}
 
     def request_body(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
@@ -121,9 +124,9 @@ class BotApiSession(AiohttpSession):
         the instructions of a text update. When the keyboard that comes back is, value for
         value, the one sent, the answer gets the method's own keyboard object instead.
         """
+        model = self._response_model(method)  # aiogram's check below uses it too
         if not HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED:
             return super().check_response(bot, method, status_code, content)
-        model = self._response_model(method)
         markup = getattr(method, "reply_markup", None)
         try:
             if sent is not None and isinstance(markup, InlineKeyboardMarkup):
@@ -212,27 +215,3 @@ class RetryAfter(BaseRequestMiddleware):
                     "%s: flood control, retrying in %s s", method.__api_method__, exc.retry_after
                 )
                 await asyncio.sleep(exc.retry_after)
-
-
-class KeepResponseTypes(BaseRequestMiddleware):
-    """Keeps each `Response[T]` model aiogram validates answers with alive.
-
-    pydantic caches parametrised generic models weakly, so the garbage collector drops
-    `Response[Message]` between requests now and then and the next answer pays for building
-    the model again (tens of milliseconds on a slow machine: the bot's worst latencies).
-    Holding them here makes each one a one-time cost.
-    """
-
-    def __init__(self) -> None:
-        self._models: dict[object, type[Response[Any]]] = {}
-
-    async def __call__(
-        self,
-        make_request: NextRequestMiddlewareType[TelegramType],
-        bot: Bot,
-        method: TelegramMethod[TelegramType],
-    ) -> Response[TelegramType]:
-        returning = method.__returning__
-        if returning not in self._models:
-            self._models[returning] = Response[returning]  # type: ignore[valid-type]
-        return await make_request(bot, method)
