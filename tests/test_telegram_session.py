@@ -21,6 +21,7 @@ from aiogram.methods import (
     CreateForumTopic,
     EditMessageReplyMarkup,
     GetUpdates,
+    Response,
     SendChatAction,
     SendContact,
     SendDocument,
@@ -222,19 +223,28 @@ ANSWERS: dict[str, tuple[TelegramMethod[Any], Any]] = {
 }
 
 
+async def readings(
+    method: TelegramMethod[Any], content: str
+) -> tuple[Response[Any], Response[Any], Bot]:
+    """The bot's reading of a 200 answer `content` to `method` (as sent: its fields given),
+    aiogram's, and the bot they are bound to."""
+    ours, theirs = BotApiSession(), AiohttpSession()
+    bot = Bot(TOKEN, session=ours)
+    try:
+        sent = ours.request_fields(bot, method)
+        read = ours.read_answer(bot, method, 200, content, sent=sent)
+        return read, theirs.check_response(bot, method, 200, content), bot
+    finally:
+        await ours.close()
+        await theirs.close()
+
+
 @pytest.mark.parametrize(("method", "result"), ANSWERS.values(), ids=ANSWERS.keys())
 async def test_a_successful_answer_is_read_as_aiogram_reads_it(
     method: TelegramMethod[Any], result: Any
 ) -> None:
-    ours, theirs = BotApiSession(), AiohttpSession()
-    bot = Bot(TOKEN, session=ours)
     content = json.dumps({"ok": True, "result": result}, ensure_ascii=False)
-    try:
-        read = ours.check_response(bot, method, 200, content)
-        expected = theirs.check_response(bot, method, 200, content)
-    finally:
-        await ours.close()
-        await theirs.close()
+    read, expected, bot = await readings(method, content)
     assert read == expected
     if isinstance(read.result, Message):
         assert read.result.bot is bot  # bound, so `.answer()` works on it
@@ -279,50 +289,36 @@ async def test_a_failed_answer_raises_what_aiogram_raises(
     assert getattr(raised.value, "retry_after", None) == retry_after
 
 
-def sent_message(method: SendMessage, reply_markup: Any) -> str:
-    """The Bot API's answer to `method`: the message, with the inline keyboard it carries."""
+def sent_message(reply_markup: Any) -> str:
+    """The Bot API's answer to a sendMessage: the message, with the inline keyboard it carries."""
     message = {**MESSAGE, "text": "Kỹ năng & vai trò", "reply_markup": reply_markup}
     return json.dumps({"ok": True, "result": message}, ensure_ascii=False)
 
 
+def keyboard_sent(method: SendMessage) -> Any:
+    """The method's keyboard as a JSON body carries it."""
+    assert method.reply_markup is not None
+    return json.loads(json.dumps(method.reply_markup.model_dump(exclude_none=True)))
+
+
 async def test_the_keyboard_that_comes_back_as_sent_is_the_one_sent() -> None:
-    ours, theirs = BotApiSession(), AiohttpSession()
-    bot = Bot(TOKEN, session=ours)
     method = answer_with_buttons()
-    sent = ours.request_fields(bot, method)
-    assert sent is not None
-    content = sent_message(method, sent["reply_markup"])
-    try:
-        read = ours.read_answer(bot, method, 200, content, sent=sent)
-        expected = theirs.check_response(bot, method, 200, content)
-    finally:
-        await ours.close()
-        await theirs.close()
-    message, theirs_message = read.result, expected.result
+    read, expected, bot = await readings(method, sent_message(keyboard_sent(method)))
+    message, theirs = read.result, expected.result
     assert message is not None
-    assert theirs_message is not None
+    assert theirs is not None
     assert message.reply_markup is method.reply_markup  # not validated a second time
     assert isinstance(message.reply_markup, InlineKeyboardMarkup)
     assert message.reply_markup.bot is bot
     assert message.bot is bot
-    assert message.model_dump() == theirs_message.model_dump()
+    assert message.model_dump() == theirs.model_dump()
 
 
 async def test_a_keyboard_that_comes_back_changed_is_read_from_the_answer() -> None:
-    ours, theirs = BotApiSession(), AiohttpSession()
-    bot = Bot(TOKEN, session=ours)
     method = answer_with_buttons()
-    sent = ours.request_fields(bot, method)
-    assert sent is not None
-    changed = json.loads(json.dumps(sent["reply_markup"]))
+    changed = keyboard_sent(method)
     changed["inline_keyboard"][0][0]["text"] = "Nút khác"
-    content = sent_message(method, changed)
-    try:
-        read = ours.read_answer(bot, method, 200, content, sent=sent)
-        expected = theirs.check_response(bot, method, 200, content)
-    finally:
-        await ours.close()
-        await theirs.close()
+    read, expected, _ = await readings(method, sent_message(changed))
     assert read == expected
     message = read.result
     assert message is not None
