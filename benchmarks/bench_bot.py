@@ -12,12 +12,12 @@ Five parts:
 * ``in-process``: the real Dispatcher (``bot.app.build_dispatcher``, and the real ``Bot`` of
   ``bot.app.build_bot``) with a recording session instead of the network. The session does
   everything the bot's own session (``bot.telegram_session.BotApiSession``) does except the
-  socket: it builds each request's JSON body with the bot's ``request_body`` and parses a
-  Bot-API-shaped JSON answer with ``check_response`` (``Response[T]`` validation). Each
-  update is the Bot API's JSON text, parsed as the bot's session parses ``getUpdates``
-  (``Update.model_validate_json``), and passed to ``Dispatcher.feed_update``, as polling
-  does; logging is configured as in the bot (INFO,
-  the redacting filter), written to ``os.devnull``. Three workloads, from 200 users in
+  socket: it builds each request's JSON body with the bot's ``request_fields`` and reads a
+  Bot-API-shaped JSON answer with the bot's ``read_answer``; a sent message comes back with
+  its inline keyboard, as the Bot API returns it. Each update is the Bot API's JSON text,
+  parsed as the bot's session parses ``getUpdates`` (``Update.model_validate_json``), and
+  passed to ``Dispatcher.feed_update``, as polling does; logging is configured as in the bot
+  (INFO, the redacting filter), written to ``os.devnull``. Three workloads, from 200 users in
   private chats: ``text`` (every phrasing of ``knowledge/faq.json``, the same without
   diacritics, and off-topic questions, shuffled), ``buttons`` (callback queries
   with valid topic ``t:<intent>`` and 👍 ``f:<intent>:up`` data, built with the bot's own
