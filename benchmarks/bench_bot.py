@@ -281,7 +281,7 @@ class Updates:
 
 def parse_update(raw: str, bot: Bot) -> Update:
     """An update read as the bot reads `getUpdates`: pydantic parses the JSON text in one pass
-    (`BotApiSession.check_response`)."""
+    (`BotApiSession.read_answer`)."""
     return Update.model_validate_json(raw, context={"bot": bot})
 
 

@@ -49,14 +49,9 @@ class BotApiSession(AiohttpSession):
         # (tens of milliseconds on a slow machine: once the bot's worst latencies).
         self._response_models: dict[Any, type[Response[Any]]] = {}
 
-    def request_body(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
-        """The JSON body for `method`, None when it uploads a file. Its fields are aiogram's:
-        the same names and, dumped to JSON, the same values (tests/test_telegram_session.py)."""
-        fields = self.request_fields(bot, method)
-        return None if fields is None else self.json_dumps(fields)
-
     def request_fields(self, bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
-        """What `request_body` dumps: the method's fields as JSON values (None: an upload)."""
+        """The JSON body's fields for `method`, None when it uploads a file. They are aiogram's:
+        the same names and, dumped to JSON, the same values (tests/test_telegram_session.py)."""
         files: dict[str, InputFile] = {}
         fields: dict[str, Any] = {}
         # The bot's defaults (the parse mode), set before the dump: pydantic spends most of a
