@@ -3,6 +3,7 @@ and which interpreter ran it."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -28,16 +29,19 @@ def revision() -> str:
 # the running process shows whether libpython is a shared library it loaded.
 _DESCRIBE = (
     "import os, platform, sys; "
-    "maps = open('/proc/self/maps').read() if os.path.exists('/proc/self/maps') else ''; "
-    "link = 'libpython shared' if 'libpython' in maps else 'libpython linked in'; "
+    "maps = open('/proc/self/maps').read() if os.path.exists('/proc/self/maps') else None; "
+    "link = 'libpython: unknown' if maps is None else "
+    "'libpython shared' if 'libpython' in maps else 'libpython linked in'; "
     "print(f'{os.path.realpath(sys.executable)} (Python {platform.python_version()}, {link})')"
 )
 
 
+@functools.cache
 def interpreter(python: str = sys.executable) -> str:
     """The CPython build behind `python`: its real path, version, and whether it loads
-    libpython as a shared library. The same code runs measurably slower on a shared-library
-    build without optimisations (pyenv's default) than on a distribution's (see README)."""
+    libpython as a shared library (unknown without /proc). The same code runs measurably
+    slower on this machine's pyenv build (shared, unoptimised) than on Debian's (README,
+    "Which Python")."""
     try:
         return subprocess.run(
             [python, "-c", _DESCRIBE], capture_output=True, text=True, check=True, timeout=30
