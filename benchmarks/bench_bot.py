@@ -336,7 +336,9 @@ class BenchSession(BotApiSession):
         sent = self.request_fields(bot, method)
         if sent is not None:
             self.json_dumps(sent)  # the body the bot would post
-        content = self.json_dumps({"ok": True, "result": self._result(method, sent)})
+        # Written as the Bot API writes its answers (non-ASCII as \u escapes), by the
+        # standard library whatever the bot's own encoder: Telegram's side of the exchange.
+        content = json.dumps({"ok": True, "result": self._result(method, sent)})
         response = self.read_answer(bot, method, 200, content, sent=sent)
         return cast(TelegramType, response.result)
 
