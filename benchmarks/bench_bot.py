@@ -10,7 +10,8 @@ Run from the project root::
 Five parts:
 
 * ``in-process``: the real Dispatcher (``bot.app.build_dispatcher``, and the real ``Bot`` of
-  ``bot.app.build_bot``) with a recording session instead of the network. The session does
+  ``bot.app.build_bot``) with a recording session instead of the network, on the bot's event
+  loop (``bot.app.new_event_loop``: uvloop's where it is installed). The session does
   everything the bot's own session (``bot.telegram_session.BotApiSession``) does except the
   socket: it builds each request's JSON body with the bot's ``request_fields`` and reads a
   Bot-API-shaped JSON answer with the bot's ``read_answer``; a sent message comes back with
@@ -113,7 +114,7 @@ from aiogram.types import InlineKeyboardMarkup, Update
 
 from benchmarks.revision import interpreter, revision
 from bot import texts
-from bot.app import build_bot, build_dispatcher, configure_logging
+from bot.app import build_bot, build_dispatcher, configure_logging, new_event_loop
 from bot.assistant import Assistant
 from bot.cli import build_assistant
 from bot.keyboards import FeedbackCb, TopicCb, Vote
@@ -1004,6 +1005,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Line], list[str]]:
             results.append(await startup_once(python, questions[n % len(questions)]))
         lines += lines_startup(results)
     notes.append(f"interpreter: {interpreter()}")
+    notes.append(
+        f"event loop (in-process, as in the bot): {type(asyncio.get_running_loop()).__module__}"
+    )
     if python != sys.executable:
         notes.append(f"bot processes: {interpreter(python)}")
     return lines, notes
@@ -1025,7 +1029,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--python", default=sys.executable, help="interpreter for the bot processes (default: this)"
     )
     args = p.parse_args(argv)
-    lines, notes = asyncio.run(run(args))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:  # the bot's event loop
+        lines, notes = runner.run(run(args))
     table = markdown_table(lines)
     print(table)
     print()

@@ -294,6 +294,17 @@ def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage)
 # --------------------------------------------------------------------------- running
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (not on Windows), else asyncio's own. The
+    bot is one event loop doing many small things per update (tasks, futures, socket reads):
+    uvloop does the loop's part of them in C."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 async def open_storage(settings: Settings) -> Storage:
     return await Storage.open(settings.data_dir, retention_days=settings.retention_days)
 
@@ -367,7 +378,8 @@ def serve(settings: Settings, assistant: Assistant, webhook: bool) -> int:
 
             run_webhook(settings, assistant)
         else:
-            asyncio.run(run_polling(settings, assistant))
+            with asyncio.Runner(loop_factory=new_event_loop) as runner:
+                runner.run(run_polling(settings, assistant))
     except TelegramUnauthorizedError:
         print(texts.CONFIG_TOKEN_REJECTED, file=sys.stderr)
         return EXIT_CONFIG

@@ -16,6 +16,7 @@ from bot.app import (
     SHUTDOWN_GRACE,
     build_bot,
     build_dispatcher,
+    new_event_loop,
     open_storage,
 )
 from bot.assistant import Assistant
@@ -117,4 +118,5 @@ def run_webhook(settings: Settings, assistant: Assistant) -> None:
         print=None,
         handle_signals=True,
         shutdown_timeout=SHUTDOWN_GRACE,
+        loop=new_event_loop(),
     )

@@ -27,7 +27,7 @@ from aiohttp import ClientError, ClientSession
 from fake_telegram import Call, FakeTelegram, parse_html
 
 from bot import texts
-from bot.app import run_polling
+from bot.app import new_event_loop, run_polling
 from bot.assistant import Assistant
 from bot.cli import build_assistant
 from bot.settings import Settings
@@ -472,3 +472,22 @@ async def test_a_bad_setting_stops_start_up_with_one_line_naming_it(tmp_path: Pa
     assert stderr.count("\n") == 1
     assert "ANSWER_THRESHOLD" in stderr
     assert TOKEN not in stdout + stderr
+
+
+async def test_the_bot_runs_on_uvloops_event_loop() -> None:
+    loop = new_event_loop()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+
+
+async def test_without_uvloop_the_bot_runs_on_asyncios_own_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as where it cannot be installed
+    loop = new_event_loop()
+    try:
+        assert type(loop).__module__.startswith("asyncio")
+    finally:
+        loop.close()
