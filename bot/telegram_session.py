@@ -31,9 +31,9 @@ _PLAIN: frozenset[type] = frozenset({str, int, float, bool})
 
 
 def json_dumps(value: Any) -> str:
-    """JSON text as aiogram's sessions want it (a `str`), written by orjson: an answer's body
-    in a microsecond where the standard library takes over ten (its encoder is mostly Python
-    for text that is not ASCII, as all of the bot's is)."""
+    """JSON text as aiogram's sessions want it (a `str`), written by orjson: the letters as
+    UTF-8, an answer's body in about a microsecond, where the standard library writes each
+    Vietnamese letter as a `\\u` escape in over ten."""
     return orjson.dumps(value).decode()
 
 
