@@ -5,6 +5,7 @@ benchmark's too)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from http import HTTPStatus
 from typing import Any, cast
@@ -33,8 +34,22 @@ _PLAIN: frozenset[type] = frozenset({str, int, float, bool})
 def json_dumps(value: Any) -> str:
     """JSON text as aiogram's sessions want it (a `str`), written by orjson: the letters as
     UTF-8, an answer's body in about a microsecond, where the standard library writes each
-    Vietnamese letter as a `\\u` escape in over ten."""
-    return orjson.dumps(value).decode()
+    Vietnamese letter as a `\\u` escape in over ten. What orjson refuses (a lone surrogate, an
+    integer past 64 bits) is written by the standard library, as aiogram would."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def json_loads(text: str | bytes) -> Any:
+    """JSON read by orjson; what only the standard library reads (a lone surrogate escape,
+    NaN) by the standard library, so that no answer aiogram could read becomes unreadable,
+    least of all a batch of updates, which polling would then ask for again and again."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 class BotApiSession(AiohttpSession):
@@ -53,7 +68,7 @@ class BotApiSession(AiohttpSession):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("json_dumps", json_dumps)
-        kwargs.setdefault("json_loads", orjson.loads)
+        kwargs.setdefault("json_loads", json_loads)
         super().__init__(*args, **kwargs)
         # Each answer type's Response[T] model, held here: pydantic caches parametrised
         # generic models weakly, so the garbage collector would drop `Response[Message]`
