@@ -125,7 +125,7 @@ class BotApiSession(AiohttpSession):
     ) -> Response[TelegramType]:
         """aiogram's check, with a successful answer parsed straight from its JSON text.
 
-        aiogram decodes the text with `json.loads`, then validates the objects; pydantic does
+        aiogram decodes the text (`json_loads`), then validates the objects; pydantic does
         both in one pass. Anything but a well-formed success (an error, a 429, text that is not
         JSON or not the expected object) goes to aiogram's check, which raises its exceptions.
         """
