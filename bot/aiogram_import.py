@@ -48,6 +48,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bot import aiogram_middlewares
 from bot.aiogram_post_init import PROBE_UPDATE, flatten_post_init
 
 logger = logging.getLogger(__name__)
@@ -72,12 +73,14 @@ def _compatible() -> bool:
 
 def import_aiogram() -> bool:
     """Import aiogram, leaving its types' schemas to be built on first use, and give its
-    objects a one-call post-init (``bot.aiogram_post_init``).
+    objects a one-call post-init (``bot.aiogram_post_init``) and its dispatcher middleware
+    chains without ``functools.wraps`` (``bot.aiogram_middlewares``).
 
     Returns whether the deferred build is in effect (False: aiogram was imported the usual
     way)."""
     deferred_build = _import_deferred()
     flatten_post_init()
+    aiogram_middlewares.install()
     return deferred_build
 
 
