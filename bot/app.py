@@ -23,10 +23,9 @@ from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import BotCommand, TelegramObject, Update
 from aiogram.utils.backoff import BackoffConfig
 
-from bot import texts
+from bot import handlers, texts
 from bot.assistant import Assistant, FollowUpContext
 from bot.flood import FloodControl
-from bot.handlers import build_routers
 from bot.handlers.errors import on_error
 from bot.handoff import FailureStreak, HandoffDesk
 from bot.knowledge_edit import LiveKnowledge
@@ -256,7 +255,7 @@ def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage)
     dp.update.outer_middleware(ChatOrder())
     # The admin commands' way to change the knowledge file and reload it live.
     dp["live_knowledge"] = LiveKnowledge(settings.knowledge_file, assistant, settings.contact_email)
-    dp.include_routers(*build_routers())
+    handlers.register(dp)
     dp.errors.register(on_error)
     dp.startup.register(on_startup)
     background: list[asyncio.Task[None]] = []

@@ -1,12 +1,21 @@
-"""The Telegram conversation, one router per feature. Routers are built by functions (a
-router can be included only once, so every dispatcher gets fresh ones)."""
+"""The Telegram conversation, one router per feature, and the dispatcher's own handler for the
+questions most updates are. Routers are built by functions (a router can be included only
+once, so every dispatcher gets fresh ones)."""
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import Dispatcher, Router
 
 from bot.handlers import admin, buttons, commands, media, operators, questions, support
 from bot.handlers.common import FromPerson
+
+
+def register(dp: Dispatcher) -> None:
+    """The conversation on `dp`: the questions most updates are, answered by the dispatcher
+    itself (`questions.register_first`: only what none of the routers ahead of the questions
+    router would take), then the routers in the conversation order."""
+    questions.register_first(dp)
+    dp.include_routers(*build_routers())
 
 
 def build_routers() -> list[Router]:
@@ -15,14 +24,8 @@ def build_routers() -> list[Router]:
     group (everything there is theirs), then the customers. Among the customers' routers: a
     person talking to an operator first (their messages go to the operator, not to the FAQ),
     then commands, so that `/help` is never taken for a question. Messages from other bots
-    reach none of them.
-
-    Most updates are questions, and passing every router ahead of the questions router
-    costs about a tenth of the time a question takes; so a second questions router is tried
-    before them all, with a filter (`ForTheFaq`) that lets through only what none of the
-    routers ahead of questions would take. It changes nothing but the cost: whatever it
-    turns away still meets the questions router in its place. Every router turns away what
-    is not its own with router-level filters, a check each."""
+    reach none of them. Every router turns away what is not its own with router-level
+    filters, a check each."""
     customers = Router(name="customers")
     customers.include_routers(
         support.build_router(),
@@ -32,7 +35,6 @@ def build_routers() -> list[Router]:
         buttons.build_router(),
     )
     routers = [
-        questions.build_router(ahead=True),
         admin.build_router(),
         operators.build_router(),
         customers,
