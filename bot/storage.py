@@ -57,6 +57,7 @@ DATABASE_NAME = "bot.sqlite3"
 DAY = 86_400.0
 STATS_DAYS = 7
 BUSY_TIMEOUT_MS = 10_000
+USER_KEY_CACHE = 10_000  # users whose pseudonymous key is kept (about 1.5 MB)
 MAX_BATCH = 500  # writes per transaction at most; the rest go in the next one
 MAX_TEXT = 4096  # a Telegram message is at most 4,096 characters
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints (when there were writes)
@@ -344,6 +345,7 @@ class Storage:
         self._reader = reader
         self._checkpointer = checkpointer
         self._salt = salt
+        self._user_keys: dict[int, str] = {}
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
         self._closed = False
         self._closing: asyncio.Future[None] | None = None
@@ -447,8 +449,16 @@ class Storage:
         return self._closed
 
     def user_key(self, user_id: int) -> str:
-        """The pseudonymous key a user is stored under: stable, not reversible without the salt."""
-        return hmac.digest(self._salt, str(user_id).encode(), "sha256").hex()[:16]
+        """The pseudonymous key a user is stored under: stable, not reversible without the salt.
+        Kept for the users seen lately: an HMAC is a few microseconds, most of a question's
+        database work, and a person usually asks more than once."""
+        key = self._user_keys.get(user_id)
+        if key is None:
+            if len(self._user_keys) >= USER_KEY_CACHE:
+                self._user_keys.clear()  # bounded; the next questions fill it again
+            key = hmac.digest(self._salt, str(user_id).encode(), "sha256").hex()[:16]
+            self._user_keys[user_id] = key
+        return key
 
     # -- the writer -------------------------------------------------------------------------
 

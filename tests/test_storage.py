@@ -152,6 +152,20 @@ async def test_user_keys_are_stable_per_user_and_differ_between_users(tmp_path: 
         await other_database.close()
 
 
+async def test_a_user_keeps_the_same_key_however_many_others_ask_in_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.storage, "USER_KEY_CACHE", 3)
+    db = await Storage.open(tmp_path, retention_days=90)
+    try:
+        first = [db.user_key(user) for user in range(10)]  # the kept keys forgotten twice
+        assert [db.user_key(user) for user in range(10)] == first
+        assert len(set(first)) == 10
+        assert len(db._user_keys) <= 3
+    finally:
+        await db.close()
+
+
 async def test_the_database_file_holds_no_user_id_for_questions_and_votes(
     tmp_path: Path,
 ) -> None:
