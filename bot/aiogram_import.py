@@ -48,7 +48,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bot import aiogram_middlewares
+from bot import aiogram_middlewares, aiogram_unset
 from bot.aiogram_post_init import PROBE_UPDATE, flatten_post_init
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,10 @@ def _compatible() -> bool:
 
 
 def import_aiogram() -> bool:
-    """Import aiogram, leaving its types' schemas to be built on first use, and give its
-    objects a one-call post-init (``bot.aiogram_post_init``) and its dispatcher middleware
-    chains without ``functools.wraps`` (``bot.aiogram_middlewares``).
+    """Import aiogram, leaving its types' schemas to be built on first use (without aiogram's
+    ``remove_unset`` validator: ``bot.aiogram_unset``), and give its objects a one-call
+    post-init (``bot.aiogram_post_init``) and its dispatcher middleware chains without
+    ``functools.wraps`` (``bot.aiogram_middlewares``).
 
     Returns whether the deferred build is in effect (False: aiogram was imported the usual
     way)."""
@@ -180,11 +181,17 @@ def _import_deferred() -> bool:
         if "model_rebuild" not in vars(base):
             base.model_rebuild = classmethod(with_namespace)  # type: ignore[method-assign, assignment]
             bases.append(base)
+    removed = aiogram_unset.drop()  # before the first type is built: bot.aiogram_unset
     try:
         Message.model_validate(PROBE_UPDATE["message"])  # first: see the module docstring
         Update.model_validate(PROBE_UPDATE)
         SendMessage(chat_id=1, text="probe")
     except Exception as exc:  # any failure, whatever pydantic or aiogram changed
+        touched = [cls for cls, _ in removed]
+        aiogram_unset.restore(removed)
+        for cls in touched:  # built without it before the failure: built again, with it
+            if cls.__pydantic_complete__:
+                rebuild(cls, force=True, _types_namespace=namespace)
         return build_now(exc)
     deferred.extend(kept)
     deferred.extend(_unbuilt_methods())

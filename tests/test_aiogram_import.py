@@ -259,6 +259,28 @@ def test_falls_back_to_building_everything_when_the_probe_fails() -> None:
         assert SendContact.__pydantic_complete__
         bases = (TelegramObject, TelegramMethod, Response)
         assert not any("model_rebuild" in vars(base) for base in bases)
+        from unittest.mock import sentinel
+        from aiogram.client.default import Default
+        from aiogram.methods import SendMessage
+        assert "remove_unset" in Message.__pydantic_decorators__.model_validators
+        unset = SendMessage(chat_id=1, text="x", parse_mode=sentinel.UNSET)  # dropped: aiogram's
+        assert isinstance(unset.parse_mode, Default)
         """
     )
     assert fallen_back == eager()
+
+
+def test_a_type_built_before_the_probe_failed_gets_aiogram_s_validator_back() -> None:
+    out = run(
+        """
+        import bot.aiogram_import as m
+        m.PROBE_UPDATE = {**m.PROBE_UPDATE, "update_id": "not a number"}  # the message is fine
+        assert not m.import_aiogram() and not m.deferred
+        from unittest.mock import sentinel
+        from aiogram.types import Message
+        assert "remove_unset" in Message.__pydantic_decorators__.model_validators
+        message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}}
+        print(Message.model_validate({**message, "text": sentinel.UNSET}).text)
+        """
+    )
+    assert out.strip() == "None"  # the placeholder dropped, as aiogram's own schema does
