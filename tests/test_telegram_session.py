@@ -42,10 +42,11 @@ from aiogram.types import (
 from aiohttp import FormData
 from fake_telegram import FakeTelegram
 
+from bot import telegram_session
 from bot.cli import build_assistant
 from bot.keyboards import reply_keyboard, topics_keyboard
 from bot.settings import Settings
-from bot.telegram_session import BotApiSession
+from bot.telegram_session import BotApiSession, send_unread
 
 TOKEN = "123456:TEST"
 
@@ -327,6 +328,45 @@ async def test_a_failed_answer_raises_what_aiogram_raises(
     assert str(raised.value) == str(expected.value)
     retry_after = getattr(expected.value, "retry_after", None)
     assert getattr(raised.value, "retry_after", None) == retry_after
+
+
+# A success whose object is malformed goes unnoticed when the object is not read at all.
+UNREAD_FAILURES = {name: case for name, case in FAILURES.items() if "expected" not in name}
+
+
+@pytest.mark.parametrize(("status", "content"), UNREAD_FAILURES.values(), ids=UNREAD_FAILURES)
+async def test_an_answer_sent_unread_still_fails_as_aiogram_s(status: int, content: str) -> None:
+    ours, theirs = BotApiSession(), AiohttpSession()
+    bot = Bot(TOKEN, session=ours)
+    method = answer_with_buttons()
+    token = telegram_session._UNREAD.set(True)  # as send_unread sets it for its request
+    try:
+        with pytest.raises(AiogramError) as expected:
+            theirs.check_response(bot, method, status, content)
+        with pytest.raises(type(expected.value)) as raised:
+            ours.read_answer(bot, method, status, content, sent=ours.request_fields(bot, method))
+    finally:
+        telegram_session._UNREAD.reset(token)
+        await ours.close()
+        await theirs.close()
+    assert str(raised.value) == str(expected.value)
+
+
+async def test_a_reply_sent_unread_reaches_the_bot_api_and_nothing_is_read_back() -> None:
+    async with FakeTelegram() as fake:
+        session = BotApiSession(api=TelegramAPIServer.from_base(fake.url))
+        bot = Bot(fake.token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+        try:
+            answer = answer_with_buttons().as_(bot)
+            assert await send_unread(answer) is None  # type: ignore[func-returns-value]
+            read = await bot(answer)  # the same request, outside send_unread: read as ever
+        finally:
+            await session.close()
+    unread, again = fake.calls[-2:]
+    assert unread.method == again.method == "sendMessage"
+    assert unread.params == again.params
+    assert read.text == "Kỹ năng & vai trò"
+    assert not telegram_session._UNREAD.get()
 
 
 def sent_message(reply_markup: Any) -> str:
