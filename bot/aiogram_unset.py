@@ -89,11 +89,13 @@ def _is_aiogram_s(function: Any) -> bool:
 
 def _subclasses(cls: type) -> list[type]:
     found: list[type] = []
+    seen: set[type] = set()
     pending = [cls]
     sub: type
     while pending:
         for sub in pending.pop().__subclasses__():
-            if sub not in found:
+            if sub not in seen:
+                seen.add(sub)
                 found.append(sub)
                 pending.append(sub)
     return found
