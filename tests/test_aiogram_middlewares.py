@@ -16,6 +16,7 @@ from aiogram.dispatcher.middlewares.manager import MiddlewareManager
 from aiogram.types import Message, TelegramObject, Update
 
 import bot.aiogram_middlewares as chains
+from bot.aiogram_post_init import PROBE_UPDATE
 
 TOKEN = "123456:TEST-middlewares"
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -23,16 +24,7 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 def text_update(text: str) -> Update:
     return Update.model_validate(
-        {
-            "update_id": 1,
-            "message": {
-                "message_id": 1,
-                "date": 0,
-                "chat": {"id": 5, "type": "private"},
-                "from": {"id": 5, "is_bot": False, "first_name": "Lan"},
-                "text": text,
-            },
-        }
+        {**PROBE_UPDATE, "message": {**PROBE_UPDATE["message"], "text": text}}
     )
 
 

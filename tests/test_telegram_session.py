@@ -309,14 +309,12 @@ FAILURES: dict[str, tuple[int, str]] = {
 }
 
 
-@pytest.mark.parametrize("with_keyboard", [False, True], ids=["plain", "keyboard sent"])
-@pytest.mark.parametrize(("status", "content"), FAILURES.values(), ids=FAILURES.keys())
-async def test_a_failed_answer_raises_what_aiogram_raises(
-    status: int, content: str, with_keyboard: bool
-) -> None:
+async def failures(
+    method: TelegramMethod[Any], status: int, content: str
+) -> tuple[BaseException, BaseException]:
+    """What aiogram's own check raises for an answer, and what the bot's session raises."""
     ours, theirs = BotApiSession(), AiohttpSession()
     bot = Bot(TOKEN, session=ours)
-    method = answer_with_buttons() if with_keyboard else SendMessage(chat_id=1, text="x")
     try:
         with pytest.raises(AiogramError) as expected:
             theirs.check_response(bot, method, status, content)
@@ -325,9 +323,18 @@ async def test_a_failed_answer_raises_what_aiogram_raises(
     finally:
         await ours.close()
         await theirs.close()
-    assert str(raised.value) == str(expected.value)
-    retry_after = getattr(expected.value, "retry_after", None)
-    assert getattr(raised.value, "retry_after", None) == retry_after
+    return expected.value, raised.value
+
+
+@pytest.mark.parametrize("with_keyboard", [False, True], ids=["plain", "keyboard sent"])
+@pytest.mark.parametrize(("status", "content"), FAILURES.values(), ids=FAILURES.keys())
+async def test_a_failed_answer_raises_what_aiogram_raises(
+    status: int, content: str, with_keyboard: bool
+) -> None:
+    method = answer_with_buttons() if with_keyboard else SendMessage(chat_id=1, text="x")
+    expected, raised = await failures(method, status, content)
+    assert str(raised) == str(expected)
+    assert getattr(raised, "retry_after", None) == getattr(expected, "retry_after", None)
 
 
 # A success whose object is malformed goes unnoticed when the object is not read at all.
@@ -336,20 +343,12 @@ UNREAD_FAILURES = {name: case for name, case in FAILURES.items() if "expected" n
 
 @pytest.mark.parametrize(("status", "content"), UNREAD_FAILURES.values(), ids=UNREAD_FAILURES)
 async def test_an_answer_sent_unread_still_fails_as_aiogram_s(status: int, content: str) -> None:
-    ours, theirs = BotApiSession(), AiohttpSession()
-    bot = Bot(TOKEN, session=ours)
-    method = answer_with_buttons()
     token = telegram_session._UNREAD.set(True)  # as send_unread sets it for its request
     try:
-        with pytest.raises(AiogramError) as expected:
-            theirs.check_response(bot, method, status, content)
-        with pytest.raises(type(expected.value)) as raised:
-            ours.read_answer(bot, method, status, content, sent=ours.request_fields(bot, method))
+        expected, raised = await failures(answer_with_buttons(), status, content)
     finally:
         telegram_session._UNREAD.reset(token)
-        await ours.close()
-        await theirs.close()
-    assert str(raised.value) == str(expected.value)
+    assert str(raised) == str(expected)
 
 
 async def test_a_reply_sent_unread_reaches_the_bot_api_and_nothing_is_read_back() -> None:
