@@ -8,7 +8,7 @@ passes that placeholder anywhere (its placeholders are ``Default`` objects, whic
 keeps). Yet pydantic calls the Python function for every object it validates: four for an
 update (the update, its message, chat and sender), three for Telegram's answer, one per button
 or method the bot builds; and a JSON text must become Python dicts for it, where pydantic would
-validate it in one pass. That was 7.8 % of the instructions of a text update
+validate it in one pass. That was 7.5 % of the instructions of a text update
 (``benchmarks/bench_bot.py``).
 
 How: ``drop()`` removes the validator from the records pydantic builds a schema from

@@ -450,7 +450,7 @@ class Storage:
 
     def user_key(self, user_id: int) -> str:
         """The pseudonymous key a user is stored under: stable, not reversible without the salt.
-        Kept for the users seen lately: an HMAC is a few microseconds, most of a question's
+        Kept for the users seen lately: an HMAC is a few microseconds, a fifth of a question's
         database work, and a person usually asks more than once."""
         key = self._user_keys.get(user_id)
         if key is None:
