@@ -63,11 +63,13 @@ def _innermost(function: Any) -> Any:
     return function
 
 
-def _subclasses(cls: type) -> Iterator[type]:
+def subclasses(cls: type) -> Iterator[type]:
+    """Every class derived from `cls`, at any depth (one reached twice, through two bases, is
+    given twice)."""
     sub: type
     for sub in cls.__subclasses__():
         yield sub
-        yield from _subclasses(sub)
+        yield from subclasses(sub)
 
 
 def _only_bot_private(cls: Any) -> bool:
@@ -85,7 +87,7 @@ def flatten_post_init() -> int:
         return 0
     root = _innermost(BotContextController.__dict__.get("model_post_init"))
     replaced: dict[type, PostInit] = {}
-    for cls in set(_subclasses(BotContextController)):
+    for cls in set(subclasses(BotContextController)):
         current = cls.__dict__.get("model_post_init")
         if current is None or current is _post_init:
             continue

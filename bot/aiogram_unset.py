@@ -33,6 +33,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from bot.aiogram_post_init import subclasses
+
 logger = logging.getLogger(__name__)
 
 NAME = "remove_unset"
@@ -58,7 +60,7 @@ def drop() -> Removed:
     bases = (TelegramObject, TelegramMethod)
     try:
         for base in bases:
-            for cls in (base, *_subclasses(base)):
+            for cls in (base, *set(subclasses(base))):
                 # A base's own schema is never used (nothing is a bare TelegramMethod): its
                 # records are what the classes derived later inherit.
                 if cls not in bases and cls.__dict__.get("__pydantic_complete__"):
@@ -85,17 +87,3 @@ def _is_aiogram_s(function: Any) -> bool:
     function = getattr(function, "__func__", function)
     module = getattr(function, "__module__", None)
     return module in ORIGINS and getattr(function, "__qualname__", None) == ORIGINS[module]
-
-
-def _subclasses(cls: type) -> list[type]:
-    found: list[type] = []
-    seen: set[type] = set()
-    pending = [cls]
-    sub: type
-    while pending:
-        for sub in pending.pop().__subclasses__():
-            if sub not in seen:
-                seen.add(sub)
-                found.append(sub)
-                pending.append(sub)
-    return found

@@ -120,8 +120,8 @@ def _feedback_prefix(intent: str, vote: Vote) -> str | None:
         packed = FeedbackCb(intent=intent, vote=vote, q=0).pack()
     except ValueError:  # pydantic's ValidationError too: the slow path raises it for the caller
         return None
-    suffix = FeedbackCb.__separator__ + "0"
-    return packed[: -len(suffix) + 1] if packed.endswith(suffix) else None
+    # The separator stays, the 0 goes.
+    return packed[:-1] if packed.endswith(FeedbackCb.__separator__ + "0") else None
 
 
 def person_button() -> InlineKeyboardButton:
