@@ -1,42 +1,41 @@
 """Import aiogram without building the schemas of the Telegram types and Bot API methods
-the bot never uses.
+the bot never uses. Switched by the AIOGRAM_DEFERRED_IMPORT setting (on by default).
 
 Why: the last lines of ``aiogram/types/__init__.py`` call ``model_rebuild`` on every Telegram
 type (about 400 pydantic models) to resolve their forward references. The types are declared
 with pydantic's ``defer_build=True``, meant to be built on first use, but ``model_rebuild``
-builds each one at once, and each validator embeds the validators of everything it reaches
-(a ``Message`` reaches almost every type). On this machine that loop costs ~4 s of CPU and
-~110 MB of memory in every process that imports aiogram (aiogram issues #1876 and #1891).
+builds each one at once, and each validator embeds the validators of everything it reaches.
+That loop costs seconds of CPU and tens of megabytes in every process that imports aiogram
+(aiogram issues #1876 and #1891; figures in docs/performance.md, the change that belongs
+upstream in docs/upstream.md).
 
-How: ``import_aiogram()`` imports aiogram with ``BaseModel.model_rebuild`` briefly replaced so
-that the loop's calls (a ``_types_namespace`` given for a not yet built ``aiogram.types``
-model with ``defer_build``) only keep that namespace; every other call goes through. It puts
-``BaseModel.model_rebuild`` back, and gives aiogram's three model bases (``TelegramObject``,
-``TelegramMethod``, ``Response``) a ``model_rebuild`` that passes the kept namespace when none
-is given. Pydantic builds a deferred model on first use by calling ``cls.model_rebuild()``, so
-a type is built, with the namespace aiogram would have used, when it is first validated.
-``Message`` and ``Update`` are built right after the import, in that order: every update
-and most answers need them, and ``Update``'s build reuses a built ``Message`` where the other
-order builds ``Message``'s schema twice (once inside ``Update``, once more for the first
-answer: 0.4 G instructions, some 0.2 s of the start-up).
+How: ``import_aiogram()`` imports aiogram with ``BaseModel.model_rebuild`` (pydantic's public
+class method) briefly replaced so that the loop's calls (a ``_types_namespace`` given for a not
+yet built ``aiogram.types`` model with ``defer_build``) only keep that namespace; every other
+call goes through. It puts ``BaseModel.model_rebuild`` back, and gives aiogram's three model
+bases (``TelegramObject``, ``TelegramMethod``, ``Response``) a ``model_rebuild`` that passes the
+kept namespace when none is given. Pydantic builds a deferred model on first use by calling
+``cls.model_rebuild()``, so a type is built, with the namespace aiogram would have used, when
+it is first validated. ``Message`` and ``Update`` are built right after the import, in that
+order: every update needs them, and ``Update``'s build reuses a built ``Message``.
 
-The ~170 Bot API methods (``aiogram.methods``) have no ``defer_build`` and were each built as
-their class was created (~8 % of the start-up): during the import, ``BaseModel``'s config
-briefly carries ``defer_build=True``, which the classes created then inherit, so a method too
-is built when first used (``SendMessage`` on the first answer), through the same
-``model_rebuild``.
+The Bot API methods (``aiogram.methods``) have no ``defer_build`` and were each built as their
+class was created: during the import, ``BaseModel``'s config briefly carries
+``defer_build=True``, which the classes created then inherit, so a method too is built when
+first used (``SendMessage`` on the first answer), through the same ``model_rebuild``.
 
 Guards (each falls back to aiogram's own behaviour):
 
-* aiogram already imported, or ``model_rebuild`` without the parameters used here: a plain
-  ``import aiogram``;
+* switched off, aiogram already imported, or ``model_rebuild`` without the parameters used
+  here: a plain ``import aiogram``;
 * the loop deferred nothing (aiogram changed it): nothing else is done;
 * right after the import, a minimal ``Message`` and ``Update`` are validated and a
   ``SendMessage`` built through the deferred path; if that fails, the class attributes are
   put back and every deferred type and method is built as aiogram does.
 
-``tests/test_aiogram_import.py`` checks, in a fresh interpreter, that the deferred path is
-taken, that every Telegram type and method still builds and validates, and the fallbacks.
+Checked against the aiogram range pinned in pyproject.toml. ``tests/unit/test_aiogram_import.py``
+checks, in a fresh interpreter, that the deferred path is taken, that every Telegram type and
+method still builds and validates as aiogram's own, the switch and the fallbacks.
 """
 
 from __future__ import annotations
@@ -47,9 +46,6 @@ import sys
 from typing import Any
 
 from pydantic import BaseModel
-
-from bot import aiogram_middlewares, aiogram_unset
-from bot.aiogram_post_init import PROBE_UPDATE, flatten_post_init
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +58,18 @@ TYPES_PACKAGE = "aiogram.types."  # the modules whose deferred rebuild is kept f
 # The Telegram types and Bot API methods whose build was left to their first use.
 deferred: list[type[BaseModel]] = []
 
+# Validated right after the import: a failure means the deferred path does not work here.
+PROBE_UPDATE: dict[str, Any] = {
+    "update_id": 1,
+    "message": {
+        "message_id": 1,
+        "date": 0,
+        "chat": {"id": 1, "type": "private"},
+        "from": {"id": 1, "is_bot": False, "first_name": "probe"},
+        "text": "probe",
+    },
+}
+
 
 def _compatible() -> bool:
     try:
@@ -71,18 +79,16 @@ def _compatible() -> bool:
     return parameters.keys() >= REBUILD_PARAMETERS
 
 
-def import_aiogram() -> bool:
-    """Import aiogram, leaving its types' schemas to be built on first use (without aiogram's
-    ``remove_unset`` validator: ``bot.aiogram_unset``), and give its objects a one-call
-    post-init (``bot.aiogram_post_init``) and its dispatcher middleware chains without
-    ``functools.wraps`` (``bot.aiogram_middlewares``).
+def import_aiogram(enabled: bool = True) -> bool:
+    """Import aiogram, leaving its types' schemas to be built on first use when `enabled`.
 
     Returns whether the deferred build is in effect (False: aiogram was imported the usual
-    way)."""
-    deferred_build = _import_deferred()
-    flatten_post_init()
-    aiogram_middlewares.install()
-    return deferred_build
+    way, because it was switched off, already imported, or a guard fell back)."""
+    if not enabled:
+        import aiogram  # noqa: F401
+
+        return False
+    return _import_deferred()
 
 
 def _import_deferred() -> bool:
@@ -181,17 +187,11 @@ def _import_deferred() -> bool:
         if "model_rebuild" not in vars(base):
             base.model_rebuild = classmethod(with_namespace)  # type: ignore[method-assign, assignment]
             bases.append(base)
-    removed = aiogram_unset.drop()  # before the first type is built: bot.aiogram_unset
     try:
         Message.model_validate(PROBE_UPDATE["message"])  # first: see the module docstring
         Update.model_validate(PROBE_UPDATE)
         SendMessage(chat_id=1, text="probe")
     except Exception as exc:  # any failure, whatever pydantic or aiogram changed
-        touched = [cls for cls, _ in removed]
-        aiogram_unset.restore(removed)
-        for cls in touched:  # built without it before the failure: built again, with it
-            if cls.__pydantic_complete__:
-                rebuild(cls, force=True, _types_namespace=namespace)
         return build_now(exc)
     deferred.extend(kept)
     deferred.extend(_unbuilt_methods())

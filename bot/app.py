@@ -359,9 +359,12 @@ async def poll(
     )
 
 
-def serve(settings: Settings, assistant: Assistant, webhook: bool) -> int:
+def serve(
+    settings: Settings, assistant: Assistant, webhook: bool, deferred_import: bool = False
+) -> int:
     """Run the bot until SIGINT/SIGTERM. Returns the process exit code: 2 (one line on
-    stderr naming the setting) when the configuration cannot work, 1 on a failure."""
+    stderr naming the setting) when the configuration cannot work, 1 on a failure.
+    `deferred_import`: whether aiogram's types are built on first use (bot.aiogram_import)."""
     if settings.bot_token is None:
         print(texts.CONFIG_NO_TOKEN, file=sys.stderr)
         return EXIT_CONFIG
@@ -369,6 +372,11 @@ def serve(settings: Settings, assistant: Assistant, webhook: bool) -> int:
         print(texts.CONFIG_NO_WEBHOOK_URL, file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings)
+    logger.info(
+        "AIOGRAM_DEFERRED_IMPORT=%s: aiogram's types are %s",
+        str(settings.aiogram_deferred_import).lower(),
+        "built on first use" if deferred_import else "built at import",
+    )
     try:
         if webhook:
             # Here, not at the top: polling never loads aiohttp's web server (its import reads

@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The Telegram layer loads only when it is used, its types built on first use.
     from bot.aiogram_import import import_aiogram
 
-    import_aiogram()
+    deferred = import_aiogram(settings.aiogram_deferred_import)
     from bot.app import serve
 
-    return serve(settings, assistant, webhook=command == "webhook")
+    return serve(settings, assistant, webhook=command == "webhook", deferred_import=deferred)

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     webhook_path: str = "/telegram/webhook"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # aiogram's Telegram types built on first use rather than all at import (bot.aiogram_import).
+    aiogram_deferred_import: bool = True
 
     # Support operations: the database, the operators' forum group, the admins.
     data_dir: Path = DEFAULT_DATA_DIR

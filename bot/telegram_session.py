@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -30,23 +29,6 @@ logger = logging.getLogger("bot")
 
 # Exactly these types (not their subclasses: an IntEnum is an int) go out as they are.
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool})
-
-# Set by `send_unread` for the request it makes: its caller never reads the object returned.
-_UNREAD: ContextVar[bool] = ContextVar("bot_api_result_unread", default=False)
-
-
-async def send_unread(method: TelegramMethod[Any]) -> None:
-    """Send `method` (a shortcut's, bound to its bot: `message.answer(...)`) for its effect
-    alone: Telegram's answer is checked as always (a failure raises aiogram's exception, a 429
-    is retried), but the object it returns is not built. For a sent message that was a
-    `Message` of some ninety fields, its chat, its sender and its keyboard, read from JSON and
-    thrown away: about a tenth of the instructions of a text question. Only `BotApiSession`
-    knows to skip it; any other session reads the object as aiogram does."""
-    token = _UNREAD.set(True)
-    try:
-        await method
-    finally:
-        _UNREAD.reset(token)
 
 
 def json_dumps(value: Any) -> str:
@@ -85,15 +67,6 @@ def _plain_json(fields: dict[str, Any]) -> bool:
     except TypeError:
         return False
     return b"null" not in body  # a None (or NaN) deep inside; or "null" in a text: the walk
-
-
-def _succeeded(json_loads: Any, content: str) -> bool:
-    """Whether `content` is the Bot API's answer to a request that succeeded."""
-    try:
-        answer = json_loads(content)
-    except ValueError:
-        return False
-    return isinstance(answer, dict) and answer.get("ok") is True and "result" in answer
 
 
 class BotApiSession(AiohttpSession):
@@ -189,17 +162,14 @@ class BotApiSession(AiohttpSession):
     ) -> Response[TelegramType]:
         """`check_response`, given the fields just `sent` (`request_fields`).
 
-        For `send_unread`, a success is all that is read. Otherwise: the Bot API returns a
-        sent message with its inline keyboard, and most of the bot's answers carry a few
-        buttons: validating them again, each a pydantic object, was 3 % of the instructions of
-        a text update. When the keyboard that comes back is, value for value, the one sent, the
+        The Bot API returns a sent message with its inline keyboard, and most of the bot's
+        answers carry a few buttons: validating them again, each a pydantic object, is a
+        measurable share of a text update. When the keyboard that comes back is, value for value, the one sent, the
         answer gets the method's own keyboard object instead.
         """
         model = self._response_model(method)  # aiogram's check below uses it too
         if not HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED:
             return super().check_response(bot, method, status_code, content)
-        if _UNREAD.get() and _succeeded(self.json_loads, content):
-            return cast(Response[TelegramType], model.model_construct(ok=True))
         markup = getattr(method, "reply_markup", None)
         try:
             if sent is not None and isinstance(markup, InlineKeyboardMarkup):

@@ -259,28 +259,59 @@ def test_falls_back_to_building_everything_when_the_probe_fails() -> None:
         assert SendContact.__pydantic_complete__
         bases = (TelegramObject, TelegramMethod, Response)
         assert not any("model_rebuild" in vars(base) for base in bases)
-        from unittest.mock import sentinel
-        from aiogram.client.default import Default
-        from aiogram.methods import SendMessage
-        assert "remove_unset" in Message.__pydantic_decorators__.model_validators
-        unset = SendMessage(chat_id=1, text="x", parse_mode=sentinel.UNSET)  # dropped: aiogram's
-        assert isinstance(unset.parse_mode, Default)
         """
     )
     assert fallen_back == eager()
 
 
-def test_a_type_built_before_the_probe_failed_gets_aiogram_s_validator_back() -> None:
-    out = run(
+def test_switched_off_aiogram_is_imported_its_own_way() -> None:
+    switched_off = dumps(
         """
         import bot.aiogram_import as m
-        m.PROBE_UPDATE = {**m.PROBE_UPDATE, "update_id": "not a number"}  # the message is fine
-        assert not m.import_aiogram() and not m.deferred
-        from unittest.mock import sentinel
-        from aiogram.types import Message
-        assert "remove_unset" in Message.__pydantic_decorators__.model_validators
-        message = {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}}
-        print(Message.model_validate({**message, "text": sentinel.UNSET}).text)
+        assert not m.import_aiogram(enabled=False) and not m.deferred
+        from aiogram.methods.base import Response, TelegramMethod
+        from aiogram.types import CallbackQuery, TelegramObject
+        assert CallbackQuery.__pydantic_complete__  # built at import, as aiogram does
+        bases = (TelegramObject, TelegramMethod, Response)
+        assert not any("model_rebuild" in vars(base) for base in bases)
         """
     )
-    assert out.strip() == "None"  # the placeholder dropped, as aiogram's own schema does
+    assert switched_off == eager()
+
+
+def test_the_bot_says_at_start_up_whether_the_import_is_deferred() -> None:
+    code = """
+        import sys
+        import bot.aiogram_import as m
+
+        async def no_telegram_here(settings, assistant):  # stop right after the start-up line
+            pass
+
+        def import_then_stub(enabled):
+            deferred = importing(enabled)
+            from bot import app
+
+            app.run_polling = no_telegram_here
+            return deferred
+
+        importing, m.import_aiogram = m.import_aiogram, import_then_stub
+        from bot.cli import main
+        sys.exit(main(["run"]))
+        """
+    for value, expected in (("true", "built on first use"), ("false", "built at import")):
+        with tempfile.TemporaryDirectory() as empty:
+            done = subprocess.run(
+                [sys.executable, "-c", textwrap.dedent(code)],
+                cwd=empty,
+                env=clean_env(
+                    PYTHONPATH=str(ROOT),
+                    BOT_TOKEN="123:" + "a" * 35,
+                    AIOGRAM_DEFERRED_IMPORT=value,
+                    DATA_DIR=empty,
+                ),
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+        assert done.returncode == 0, done.stderr
+        assert f"AIOGRAM_DEFERRED_IMPORT={value}: aiogram's types are {expected}" in done.stderr

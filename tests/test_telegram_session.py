@@ -42,11 +42,10 @@ from aiogram.types import (
 from aiohttp import FormData
 from fake_telegram import FakeTelegram
 
-from bot import telegram_session
 from bot.cli import build_assistant
 from bot.keyboards import reply_keyboard, topics_keyboard
 from bot.settings import Settings
-from bot.telegram_session import BotApiSession, send_unread
+from bot.telegram_session import BotApiSession
 
 TOKEN = "123456:TEST"
 
@@ -335,37 +334,6 @@ async def test_a_failed_answer_raises_what_aiogram_raises(
     expected, raised = await failures(method, status, content)
     assert str(raised) == str(expected)
     assert getattr(raised, "retry_after", None) == getattr(expected, "retry_after", None)
-
-
-# A success whose object is malformed goes unnoticed when the object is not read at all.
-UNREAD_FAILURES = {name: case for name, case in FAILURES.items() if "expected" not in name}
-
-
-@pytest.mark.parametrize(("status", "content"), UNREAD_FAILURES.values(), ids=UNREAD_FAILURES)
-async def test_an_answer_sent_unread_still_fails_as_aiogram_s(status: int, content: str) -> None:
-    token = telegram_session._UNREAD.set(True)  # as send_unread sets it for its request
-    try:
-        expected, raised = await failures(answer_with_buttons(), status, content)
-    finally:
-        telegram_session._UNREAD.reset(token)
-    assert str(raised) == str(expected)
-
-
-async def test_a_reply_sent_unread_reaches_the_bot_api_and_nothing_is_read_back() -> None:
-    async with FakeTelegram() as fake:
-        session = BotApiSession(api=TelegramAPIServer.from_base(fake.url))
-        bot = Bot(fake.token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
-        try:
-            answer = answer_with_buttons().as_(bot)
-            assert await send_unread(answer) is None  # type: ignore[func-returns-value]
-            read = await bot(answer)  # the same request, outside send_unread: read as ever
-        finally:
-            await session.close()
-    unread, again = fake.calls[-2:]
-    assert unread.method == again.method == "sendMessage"
-    assert unread.params == again.params
-    assert read.text == "Kỹ năng & vai trò"
-    assert not telegram_session._UNREAD.get()
 
 
 def sent_message(reply_markup: Any) -> str:

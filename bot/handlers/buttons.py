@@ -24,7 +24,6 @@ from bot.keyboards import (
 )
 from bot.replies import HANDOFF
 from bot.storage import Storage
-from bot.telegram_session import send_unread
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +67,7 @@ async def on_feedback(
     if not await db.record_vote(user.id, intent, up, callback_data.q or None):
         return  # counted already: the first tap removes the row and updates the streak
     try:
-        await send_unread(
-            message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
-        )
+        await message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
     except TelegramBadRequest as exc:  # already edited, or too old to edit: harmless
         logger.info("feedback row not removed: %s", exc.message)
     key = conversation_key(message.chat.id, user.id)

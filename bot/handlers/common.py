@@ -17,7 +17,6 @@ from bot.assistant import FollowUpContext
 from bot.keyboards import reply_keyboard
 from bot.knowledge import SMALL_TALK, Contact
 from bot.replies import Reply
-from bot.telegram_session import send_unread
 from bot.telegram_text import quote, shorten, split_text
 
 GROUP_CHATS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
@@ -131,23 +130,19 @@ async def send_text(
     parts = split_text(text)
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        await send_unread(
-            target.answer(
-                quote(part),
-                reply_markup=reply_markup if last else None,
-                reply_parameters=reply_parameters if index == 0 else None,
-            )
+        await target.answer(
+            quote(part),
+            reply_markup=reply_markup if last else None,
+            reply_parameters=reply_parameters if index == 0 else None,
         )
 
 
 async def send_contact_card(target: Message, contact: Contact) -> None:
     """A contact card the user can tap to call."""
-    await send_unread(
-        target.answer_contact(
-            phone_number=contact.phone,
-            first_name=texts.CONTACT_CARD_NAME,
-            last_name=contact.organization,
-        )
+    await target.answer_contact(
+        phone_number=contact.phone,
+        first_name=texts.CONTACT_CARD_NAME,
+        last_name=contact.organization,
     )
 
 
