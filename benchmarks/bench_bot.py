@@ -9,10 +9,10 @@ Run from the project root::
 
 Five parts:
 
-* ``in-process``: the real Dispatcher (``bot.app.build_dispatcher``, and the real ``Bot`` of
-  ``bot.app.build_bot``) with a recording session instead of the network, on the bot's event
-  loop (``bot.app.new_event_loop``: uvloop's where it is installed). The session does
-  everything the bot's own session (``bot.telegram_session.BotApiSession``) does except the
+* ``in-process``: the real Dispatcher (``bot.telegram.app.build_dispatcher``, and the real
+  ``Bot`` of ``build_bot``) with a recording session instead of the network, on the bot's event
+  loop (``bot.telegram.runtime.new_event_loop``: uvloop's where it is installed). The session does
+  everything the bot's own session (``bot.telegram.session.BotApiSession``) does except the
   socket: it builds each request's JSON body with the bot's ``request_fields`` and reads a
   Bot-API-shaped JSON answer with the bot's ``read_answer``; a sent message comes back with
   its inline keyboard, as the Bot API returns it. Each update is the Bot API's JSON text,
@@ -114,17 +114,19 @@ from aiogram.types import InlineKeyboardMarkup, Update
 
 from benchmarks.revision import interpreter, revision
 from bot import texts
-from bot.app import build_bot, build_dispatcher, configure_logging, new_event_loop
-from bot.assistant import Assistant
 from bot.cli import build_assistant
-from bot.keyboards import FeedbackCb, TopicCb, Vote
-from bot.knowledge import SMALL_TALK, Knowledge
-from bot.normalize import clear_normalize_cache
+from bot.engine.assistant import Assistant
+from bot.engine.knowledge import SMALL_TALK, Knowledge
+from bot.engine.normalize import clear_normalize_cache
+from bot.logs import configure_logging
 from bot.settings import PROJECT_ROOT, Settings
-from bot.telegram_session import BotApiSession
+from bot.telegram.app import build_bot, build_dispatcher
+from bot.telegram.keyboards import FeedbackCb, TopicCb, Vote
+from bot.telegram.runtime import new_event_loop
+from bot.telegram.session import BotApiSession
 
 if TYPE_CHECKING:
-    from fake_telegram import FakeTelegram
+    from tests.support.fake_telegram import FakeTelegram
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bot-latest.md"
 TESTS = PROJECT_ROOT / "tests"
@@ -564,7 +566,7 @@ async def floor(assistant: Assistant, count: int) -> tuple[float, float]:
     from aiogram import Router
     from aiogram.types import Message
 
-    from bot.handlers.common import deliver
+    from bot.telegram.handlers.common import deliver
 
     async def answer_ok(message: Message) -> None:
         await message.answer("ok")
@@ -747,7 +749,7 @@ class Http:
 
 
 async def http_load(python: str, questions: Sequence[str], sequential: int, burst: int) -> Http:
-    from fake_telegram import FakeTelegram
+    from tests.support.fake_telegram import FakeTelegram
 
     uids = itertools.count(500_000)
     cycle = itertools.cycle(questions)
@@ -815,7 +817,7 @@ class Startup:
 
 
 async def startup_once(python: str, question: str) -> Startup:
-    from fake_telegram import FakeTelegram
+    from tests.support.fake_telegram import FakeTelegram
 
     uid = 700_001
     with tempfile.TemporaryDirectory(prefix="bench-bot-start-") as tmp:

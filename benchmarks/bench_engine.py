@@ -34,7 +34,7 @@ Latency is ``time.perf_counter_ns`` around each ``decide`` call, after a warm-up
 ``gc.collect()`` (the collector stays on while timing); p50 and p99 are nearest-rank
 percentiles of all timed calls; questions/s is the number of timed calls over their summed
 time. ``ok`` is the share of the timed questions decided as their label wants
-(``bot.evaluation``'s rule). The table is printed and written to
+(``bot.engine.evaluation``'s rule). The table is printed and written to
 ``benchmarks/results/latest.md`` (git-ignored).
 
 Bars (reported, not asserted): engine p99 < 1 ms on ``faq.json``; engine throughput >= 20x
@@ -65,10 +65,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.revision import interpreter, revision
-from bot.engine import Decision, Engine, Thresholds
-from bot.evaluation import Case, Outcome, load_cases
-from bot.knowledge import Knowledge, load_knowledge
-from bot.normalize import clear_normalize_cache
+from bot.engine.evaluation import Case, Outcome, load_cases
+from bot.engine.knowledge import Knowledge, load_knowledge
+from bot.engine.matcher import Decision, Engine, Thresholds
+from bot.engine.normalize import clear_normalize_cache
 from bot.settings import DEFAULT_KNOWLEDGE, PROJECT_ROOT
 
 EVAL_FILE = PROJECT_ROOT / "tests" / "data" / "eval.jsonl"

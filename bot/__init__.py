@@ -1,1 +1,1 @@
-"""Vietnamese customer-support FAQ bot for Telegram: CSO vs CMO."""
+"""Vietnamese customer-support FAQ bot for Telegram."""

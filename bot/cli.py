@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import TextIO
 
 from bot import texts
-from bot.assistant import Assistant
-from bot.engine import Engine
-from bot.evaluation import load_cases, metrics, report, run
-from bot.knowledge import Knowledge, KnowledgeError, load_knowledge
-from bot.replies import Reply
-from bot.reports import group_unanswered, stats_text, unanswered_text, write_unanswered_csv
+from bot.engine.assistant import Assistant
+from bot.engine.evaluation import load_cases, metrics, report, run
+from bot.engine.knowledge import Knowledge, KnowledgeError, load_knowledge
+from bot.engine.matcher import Engine
+from bot.engine.replies import Reply
 from bot.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 from bot.storage import QuestionRecord, Stats, Storage, StorageError
+from bot.support.reports import group_unanswered, stats_text, unanswered_text, write_unanswered_csv
 
 DEFAULT_EVAL = PROJECT_ROOT / "tests" / "data" / "eval.jsonl"
 EXIT_CONFIG = 2
@@ -219,9 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return EXIT_CONFIG
     # The Telegram layer loads only when it is used, its types built on first use.
-    from bot.aiogram_import import import_aiogram
+    from bot.telegram.aiogram_import import import_aiogram
 
     deferred = import_aiogram(settings.aiogram_deferred_import)
-    from bot.app import serve
+    from bot.telegram.runner import serve
 
     return serve(settings, assistant, webhook=command == "webhook", deferred_import=deferred)

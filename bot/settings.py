@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.engine import Thresholds
+from bot.engine.matcher import Thresholds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KNOWLEDGE = PROJECT_ROOT / "knowledge" / "faq.json"
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     webhook_path: str = "/telegram/webhook"
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    # aiogram's Telegram types built on first use rather than all at import (bot.aiogram_import).
+    # aiogram's Telegram types built on first use, not all at import (telegram.aiogram_import).
     aiogram_deferred_import: bool = True
 
     # Support operations: the database, the operators' forum group, the admins.

@@ -4,7 +4,7 @@ layer escapes it before sending."""
 
 from __future__ import annotations
 
-from bot.knowledge import Contact
+from bot.engine.knowledge import Contact
 
 SUGGEST_INTRO = "Mình chưa chắc đã hiểu đúng ý bạn. Có phải bạn muốn hỏi…"
 SUGGEST_NONE = "Không phải — gặp nhân viên hỗ trợ"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.aiogram_import import import_aiogram
 from bot.storage import Storage
+from bot.telegram.aiogram_import import import_aiogram
 
 # Before any test module imports aiogram: the tests see aiogram as `python -m bot run` does.
 import_aiogram()

@@ -1,0 +1,120 @@
+"""Building the bot: the Bot object on the bot's Bot API session, and the dispatcher with its
+middlewares, routers, start-up and shutdown hooks. Running it is in `polling` and `webhook`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.types import BotCommand
+
+from bot import texts
+from bot.engine.assistant import Assistant, FollowUpContext
+from bot.settings import Settings
+from bot.storage import Storage
+from bot.support.handoff import FailureStreak, HandoffDesk
+from bot.support.learning import LiveKnowledge
+from bot.telegram import handlers
+from bot.telegram.flood import FloodControl
+from bot.telegram.handlers.errors import on_error
+from bot.telegram.middlewares import ChatOrder, InFlight
+from bot.telegram.runtime import tune_gc
+from bot.telegram.session import BotApiSession, RetryAfter
+
+logger = logging.getLogger("bot")
+
+SHUTDOWN_GRACE = 10.0  # seconds given to replies still being sent when the bot stops
+
+
+def build_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    """The bot, talking to settings.api_base in HTML parse mode. Tests pass their own
+    `session` (a recording one); the 429 retry is installed on it either way."""
+    if settings.bot_token is None:
+        raise ValueError("BOT_TOKEN is not set")
+    if session is None:
+        session = BotApiSession(api=TelegramAPIServer.from_base(settings.api_base))
+    session.middleware(RetryAfter())
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+def bot_commands() -> list[BotCommand]:
+    return [BotCommand(command=name, description=text) for name, text in texts.COMMANDS]
+
+
+async def on_startup(bot: Bot) -> None:
+    """Both modes: the command menu, in Vietnamese."""
+    try:
+        await bot.set_my_commands(bot_commands())
+    except TelegramUnauthorizedError:
+        raise
+    except TelegramAPIError as exc:  # not worth refusing to start over a menu
+        logger.warning("setMyCommands failed: %s", exc)
+
+
+def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage) -> Dispatcher:
+    """The conversation: every router, the error handler and the start/stop hooks.
+
+    What handlers need reaches them by name (aiogram's dependency injection): `assistant`,
+    `settings`, `follow_ups`, `streaks`, `db` (the Storage; not `storage=`, which aiogram's
+    Dispatcher takes for its FSM storage) and `desk` (live handoff, None when OPERATOR_CHAT_ID
+    is not set). The caller opens the Storage and closes it after the dispatcher has stopped.
+    """
+    in_flight = InFlight()
+    desk = None
+    if settings.operator_chat_id is not None:
+        desk = HandoffDesk(
+            settings.operator_chat_id,
+            storage,
+            assistant,
+            timeout=settings.handoff_timeout,
+            rate=settings.operator_rate,
+        )
+    dp = Dispatcher(
+        disable_fsm=True,  # no conversation states: the FSM middleware would be pure overhead
+        assistant=assistant,
+        settings=settings,
+        follow_ups=FollowUpContext(settings.follow_up_ttl),
+        streaks=FailureStreak(),
+        in_flight=in_flight,
+        db=storage,
+        desk=desk,
+    )
+    dp.update.outer_middleware(in_flight)
+    # Before ChatOrder: an update dropped by flood control never waits for its chat's lock.
+    dp.update.outer_middleware(FloodControl.from_settings(settings))
+    dp.update.outer_middleware(ChatOrder())
+    # The admin commands' way to change the knowledge file and reload it live.
+    dp["live_knowledge"] = LiveKnowledge(settings.knowledge_file, assistant, settings.contact_email)
+    handlers.register(dp)
+    dp.errors.register(on_error)
+    dp.startup.register(on_startup)
+    background: list[asyncio.Task[None]] = []
+
+    async def start_support(bot: Bot) -> None:
+        background.append(asyncio.create_task(storage.run_retention(), name="retention"))
+        tune_gc()
+        if desk is not None:
+            await desk.start(bot)
+
+    async def on_shutdown() -> None:
+        # Replies in flight first, then what they queued for the operators.
+        await in_flight.wait(SHUTDOWN_GRACE)
+        if desk is not None:
+            await desk.stop(SHUTDOWN_GRACE)
+        for task in background:
+            task.cancel()
+        logger.info("stopped")
+
+    dp.startup.register(start_support)
+    dp.shutdown.register(on_shutdown)
+    return dp

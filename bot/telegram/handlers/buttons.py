@@ -1,0 +1,87 @@
+"""Inline button presses. Every callback query is answered exactly once: a topic press with
+an empty answer before the reply is sent, a 👍/👎 press with thanks, and anything stale,
+forged or unparsable with texts.STALE_BUTTON."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, Message
+
+from bot import texts
+from bot.engine.assistant import Assistant, FollowUpContext
+from bot.engine.replies import HANDOFF
+from bot.storage import Storage
+from bot.support.handoff import FailureStreak
+from bot.telegram.handlers.common import conversation_key, deliver, remember, send_text
+from bot.telegram.keyboards import (
+    FeedbackCb,
+    TopicCb,
+    Vote,
+    has_feedback,
+    person_keyboard,
+    without_feedback,
+)
+
+logger = logging.getLogger(__name__)
+
+
+async def on_topic(
+    callback: CallbackQuery,
+    callback_data: TopicCb,
+    assistant: Assistant,
+    follow_ups: FollowUpContext,
+) -> None:
+    message = callback.message
+    try:
+        reply = assistant.choose(callback_data.intent)
+    except KeyError:  # an intent id this knowledge does not have (old or forged button)
+        reply = None
+    if reply is None or not isinstance(message, Message):
+        await callback.answer(texts.STALE_BUTTON)
+        return
+    await callback.answer()
+    remember(follow_ups, conversation_key(message.chat.id, callback.from_user.id), reply)
+    await deliver(message, reply, assistant.knowledge.contact)
+
+
+async def on_feedback(
+    callback: CallbackQuery,
+    callback_data: FeedbackCb,
+    assistant: Assistant,
+    db: Storage,
+    streaks: FailureStreak,
+) -> None:
+    message = callback.message
+    intent = callback_data.intent
+    if intent == HANDOFF or not assistant.knows(intent) or not isinstance(message, Message):
+        await callback.answer(texts.STALE_BUTTON)
+        return
+    up = callback_data.vote is Vote.UP
+    await callback.answer(texts.FEEDBACK_THANKS_UP if up else texts.FEEDBACK_THANKS_DOWN)
+    if not has_feedback(message.reply_markup):
+        return  # this answer was rated already (a double tap): count it once
+    user = callback.from_user
+    if not await db.record_vote(user.id, intent, up, callback_data.q or None):
+        return  # counted already: the first tap removes the row and updates the streak
+    try:
+        await message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
+    except TelegramBadRequest as exc:  # already edited, or too old to edit: harmless
+        logger.info("feedback row not removed: %s", exc.message)
+    key = conversation_key(message.chat.id, user.id)
+    if streaks.vote(key, callback_data.q, up):
+        await send_text(message, texts.PERSON_OFFER, reply_markup=person_keyboard())
+
+
+async def on_stale(callback: CallbackQuery) -> None:
+    await callback.answer(texts.STALE_BUTTON)
+
+
+def build_router() -> Router:
+    router = Router(name="buttons")
+    router.callback_query.register(on_topic, TopicCb.filter())
+    router.callback_query.register(on_feedback, FeedbackCb.filter())
+    router.callback_query.register(on_stale)
+    return router

@@ -1,0 +1,77 @@
+"""Running the bot by long polling (`python -m bot run`)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.utils.backoff import BackoffConfig
+
+from bot.engine.assistant import Assistant
+from bot.settings import Settings
+from bot.storage import Storage
+from bot.telegram.app import build_bot, build_dispatcher
+from bot.telegram.middlewares import InFlight
+
+logger = logging.getLogger("bot")
+
+# Long polling handles at most this many updates at once; while they are all busy (a slow Bot
+# API, a crowd of users) polling stops fetching, and the rest wait at Telegram.
+MAX_CONCURRENT_UPDATES = 64
+
+
+async def open_storage(settings: Settings) -> Storage:
+    return await Storage.open(settings.data_dir, retention_days=settings.retention_days)
+
+
+async def run_polling(settings: Settings, assistant: Assistant) -> None:
+    storage = await open_storage(settings)
+    try:
+        bot = build_bot(settings)
+        dp = build_dispatcher(settings, assistant, storage)
+        try:
+            await bot.delete_webhook(drop_pending_updates=settings.drop_pending_updates)
+        except TelegramUnauthorizedError:
+            await bot.session.close()
+            raise
+        except TelegramAPIError as exc:  # Telegram unreachable: polling retries with backoff
+            logger.warning("deleteWebhook failed: %s", exc)
+        await poll(bot, dp)
+    finally:
+        await storage.close()  # after the dispatcher's shutdown: every reply's record is in
+
+
+async def poll(
+    bot: Bot,
+    dp: Dispatcher,
+    *,
+    backoff: BackoffConfig = DEFAULT_BACKOFF_CONFIG,
+    handle_signals: bool = True,
+) -> None:
+    """Long polling until SIGINT/SIGTERM (or `dp.stop_polling()`): at most
+    MAX_CONCURRENT_UPDATES updates handled at once, `backoff` between failed getUpdates
+    (aiogram's default, 1 s growing to 5 s; tests pass a shorter one). On the way out, after
+    the dispatcher's other shutdown handlers (replies in flight first): Telegram is told which
+    updates were taken (a getUpdates offset), so that a restart with
+    DROP_PENDING_UPDATES=false neither repeats nor loses any; then the HTTP session is
+    closed."""
+    in_flight: InFlight = dp["in_flight"]
+
+    async def confirm_taken() -> None:
+        if in_flight.last_update_id is None:
+            return
+        try:
+            await bot.get_updates(offset=in_flight.last_update_id + 1, limit=1, timeout=0)
+        except TelegramAPIError as exc:
+            logger.warning("could not confirm the updates taken: %s", exc)
+
+    dp.shutdown.register(confirm_taken)
+    await dp.start_polling(
+        bot,
+        handle_signals=handle_signals,
+        close_bot_session=True,
+        backoff_config=backoff,
+        tasks_concurrency_limit=MAX_CONCURRENT_UPDATES,
+    )

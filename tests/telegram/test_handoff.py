@@ -1,0 +1,436 @@
+"""Live handoff through the Bot API stand-in: a customer asks for a person, the operators talk
+to them from a forum topic, and the bot hands them back with a rating."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+
+from bot import texts
+from bot.cli import build_assistant
+from bot.engine.assistant import Assistant
+from bot.settings import Settings
+from bot.storage import Storage
+from bot.telegram.app import build_dispatcher
+from bot.telegram.keyboards import PersonCb, RateCb
+from tests.support.fake_telegram import Call, FakeTelegram
+from tests.support.live_polling import until
+
+LAN = 111  # a customer
+MAI = 222  # another customer
+OPS = -1001234567890  # the operators' forum group
+HUNG = 900  # an operator
+
+
+def buttons(call: Call) -> list[str]:
+    markup = call.params.get("reply_markup") or {}
+    return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def data_of(call: Call) -> list[str]:
+    markup = call.params.get("reply_markup") or {}
+    return [b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row]
+
+
+class Support:
+    """The bot polling the stand-in, with an operators' group that has topics."""
+
+    def __init__(self, fake: FakeTelegram, data_dir: Path, **settings: Any) -> None:
+        self.fake = fake
+        self.data_dir = data_dir
+        self.settings = Settings(
+            _env_file=None,
+            bot_token=fake.token,
+            data_dir=data_dir,
+            operator_chat_id=OPS,
+            operator_rate=600,
+            flood_burst=100,
+            **settings,
+        )
+        self.assistant: Assistant = build_assistant(self.settings)
+        self.bot: Bot = fake.make_bot()
+        self.dp: Dispatcher | None = None
+        self.storage: Storage | None = None
+        self.polling: asyncio.Task[None] | None = None
+        fake.add_chat(OPS, "supergroup", title="Hỗ trợ khách hàng", is_forum=True)
+
+    async def start(self) -> None:
+        self.storage = await Storage.open(self.data_dir, retention_days=90)
+        self.dp = build_dispatcher(self.settings, self.assistant, self.storage)
+        mark = self.fake.mark()
+        self.polling = asyncio.create_task(
+            self.dp.start_polling(self.bot, handle_signals=False, close_bot_session=False)
+        )
+        await self.fake.wait_for("getUpdates", after=mark)
+
+    async def stop(self) -> None:
+        if self.dp is not None and self.polling is not None:
+            await self.dp.stop_polling()
+            await self.polling
+        if self.storage is not None:
+            await self.storage.close()
+        self.dp = self.polling = self.storage = None
+
+    @property
+    def db(self) -> Storage:
+        assert self.dp is not None
+        db: Storage = self.dp["db"]
+        return db
+
+    # -- what people do
+
+    async def customer_says(self, text: str, user: int = LAN, name: str = "Lan") -> Call:
+        mark = self.fake.mark()
+        self.fake.user_text(text, user_id=user, first_name=name)
+        return await self.fake.wait_for("sendMessage", lambda c: c.chat_id == user, after=mark)
+
+    async def customer_asks_for_a_person(self, user: int = LAN, name: str = "Lan") -> int:
+        """Returns the customer's topic id once the card is in it."""
+        mark = self.fake.mark()
+        reply = await self.customer_says("cho tôi gặp nhân viên", user, name)
+        assert reply.text == texts.HANDOFF_STARTED
+        card = await self.fake.wait_for("sendMessage", lambda c: c.chat_id == OPS, after=mark)
+        topic: int = card.params["message_thread_id"]
+        return topic
+
+    def operator_writes(self, topic: int, text: str) -> None:
+        self.fake.user_text(
+            text,
+            user_id=HUNG,
+            first_name="Hùng",
+            chat_id=OPS,
+            chat_type="supergroup",
+            message_thread_id=topic,
+            is_topic_message=True,
+        )
+
+    def copies_to(self, chat_id: int, after: int) -> list[Call]:
+        return [
+            c
+            for c in self.fake.calls[after:]
+            if c.method == "copyMessage" and c.chat_id == chat_id and c.error is None
+        ]
+
+    async def copied(self, chat_id: int, after: int, count: int) -> list[Call]:
+        """The messages copied to `chat_id` since `after`, once there are `count` of them."""
+        await until(lambda: len(self.copies_to(chat_id, after)) >= count, within=15)
+        return self.copies_to(chat_id, after)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def support(fake: FakeTelegram, tmp_path: Path) -> AsyncIterator[Support]:
+    support = Support(fake, tmp_path)
+    await support.start()
+    try:
+        yield support
+    finally:
+        await support.stop()
+
+
+async def test_asking_for_a_person_opens_a_topic_with_a_card(
+    support: Support, fake: FakeTelegram
+) -> None:
+    await support.customer_says("lương CSO bao nhiêu một tháng")
+    topic = await support.customer_asks_for_a_person()
+
+    assert fake.topics(OPS)[topic].name.startswith("Lan · ")
+    card = await fake.wait_for("sendMessage", lambda c: c.chat_id == OPS)
+    assert "Lan" in (card.text or "")
+    assert "lương CSO bao nhiêu một tháng" in (card.text or "")
+    assert buttons(card) == [texts.CLOSE_BUTTON]
+
+
+async def test_text_and_a_photo_go_from_the_customer_to_the_topic_and_back(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+
+    mark = fake.mark()
+    fake.user_text("Mình cần tư vấn tuyển CMO cho công ty 20 người")
+    fake.user_photo("ảnh sơ đồ tổ chức")
+    to_topic = await support.copied(OPS, mark, 2)
+    assert [c.params["message_thread_id"] for c in to_topic] == [topic, topic]
+    relayed = [fake.message(OPS, c.result["message_id"]) for c in to_topic]
+    assert relayed[0] is not None
+    assert relayed[0]["text"].startswith("Mình cần tư vấn")
+    assert relayed[1] is not None
+    assert "photo" in relayed[1]
+
+    mark = fake.mark()
+    support.operator_writes(topic, "Chào Lan, mình là Hùng. Công ty bạn bán hàng B2B phải không?")
+    fake.user_photo(
+        "Sơ đồ tham khảo",
+        user_id=HUNG,
+        chat_id=OPS,
+        chat_type="supergroup",
+        message_thread_id=topic,
+        is_topic_message=True,
+    )
+    to_lan = await support.copied(LAN, mark, 2)
+    first = fake.message(LAN, to_lan[0].result["message_id"])
+    second = fake.message(LAN, to_lan[1].result["message_id"])
+    assert first is not None
+    assert first["text"].startswith("Chào Lan, mình là Hùng")
+    assert second is not None
+    assert "photo" in second
+    assert second["caption"] == "Sơ đồ tham khảo"
+
+
+async def test_the_bot_stays_silent_while_a_person_handles_the_conversation(
+    support: Support, fake: FakeTelegram
+) -> None:
+    await support.customer_asks_for_a_person()
+
+    mark = fake.mark()
+    fake.user_text("CSO là gì?")  # a question the bot would answer on its own
+    assert len(await support.copied(OPS, mark, 1)) == 1  # passed on; the handler is done
+    assert fake.sent_messages(LAN)[-1].text == texts.HANDOFF_STARTED
+
+    # Other customers still get answers from the bot.
+    reply = await support.customer_says("CSO là gì?", user=MAI, name="Mai")
+    assert "CSO" in (reply.text or "")
+
+
+async def test_close_hands_the_customer_back_and_asks_for_a_rating(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    mark = fake.mark()
+    support.operator_writes(topic, "Bạn cần gì thêm không ạ?")
+    await support.copied(LAN, mark, 1)
+
+    mark = fake.mark()
+    support.operator_writes(topic, "/close")
+    ask = await fake.wait_for("sendMessage", lambda c: c.chat_id == LAN, after=mark)
+    assert ask.text == texts.HANDOFF_CLOSED_USER
+    assert buttons(ask) == [texts.RATING_LABEL.format(stars=n) for n in range(1, 6)]
+    note = await fake.wait_for("sendMessage", lambda c: c.chat_id == OPS, after=mark)
+    assert note.text == texts.OPERATOR_CLOSED
+
+    # Back with the bot: a question is answered again.
+    reply = await support.customer_says("CMO cần kỹ năng gì?")
+    assert reply.text != texts.HANDOFF_STARTED
+    assert "CMO" in (reply.text or "")
+
+    mark = fake.mark()
+    handoff_id = RateCb.unpack(data_of(ask)[3]).h
+    fake.press(RateCb(h=handoff_id, stars=4).pack(), message_id=ask.result["message_id"])
+    answer = await fake.wait_for("answerCallbackQuery", after=mark)
+    assert answer.params["text"] == texts.RATING_THANKS
+    rated = await fake.wait_for("sendMessage", lambda c: c.chat_id == OPS, after=mark)
+    assert rated.text == texts.OPERATOR_RATED.format(stars="⭐⭐⭐⭐")
+    handoff = await support.db.handoff(handoff_id)
+    assert handoff is not None
+    assert handoff.rating == 4
+    assert handoff.status == "closed"
+
+    # A second rating of the same conversation is not counted.
+    mark = fake.mark()
+    fake.press(RateCb(h=handoff_id, stars=1).pack(), message_id=ask.result["message_id"])
+    again = await fake.wait_for("answerCallbackQuery", after=mark)
+    assert again.params["text"] == texts.RATING_TOO_LATE
+
+
+async def test_the_close_button_under_the_card_works_like_close(
+    support: Support, fake: FakeTelegram
+) -> None:
+    await support.customer_asks_for_a_person()
+    card = fake.sent_messages(OPS)[-1]
+
+    mark = fake.mark()
+    fake.press(
+        data_of(card)[0],
+        user_id=HUNG,
+        chat_id=OPS,
+        message_id=card.result["message_id"],
+        first_name="Hùng",
+    )
+    ask = await fake.wait_for("sendMessage", lambda c: c.chat_id == LAN, after=mark)
+    assert ask.text == texts.HANDOFF_CLOSED_USER
+
+
+async def test_a_deleted_topic_is_recreated_on_the_next_message(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    fake.topics(OPS)[topic].deleted = True  # an operator deleted it
+
+    mark = fake.mark()
+    fake.user_text("Alo, còn ai ở đó không?")
+    await support.copied(OPS, mark, 1)
+    new_topics = [t for t in fake.topics(OPS).values() if not t.deleted]
+    assert len(new_topics) == 1
+    assert new_topics[0].message_thread_id != topic
+    fresh = new_topics[0].message_thread_id
+    copied = support.copies_to(OPS, mark)
+    assert [c.params["message_thread_id"] for c in copied] == [fresh]
+    card = [c for c in fake.sent_messages(OPS)[-2:] if c.params["message_thread_id"] == fresh]
+    assert card
+    assert texts.OPERATOR_CARD_TITLE.format(name="Lan") in (card[0].text or "")
+
+    # The operators' replies from the new topic reach the customer.
+    mark = fake.mark()
+    support.operator_writes(fresh, "Có mình đây ạ.")
+    assert len(await support.copied(LAN, mark, 1)) == 1
+
+
+async def test_two_unanswered_questions_in_a_row_offer_a_person(
+    support: Support, fake: FakeTelegram
+) -> None:
+    first = await support.customer_says("CSO là gì?")
+    fake.press(data_of(first)[-1], message_id=first.result["message_id"])  # 👎
+    second = await support.customer_says("CMO là gì?")  # handled after the 👎, in order
+    assert texts.PERSON_OFFER not in [c.text for c in fake.sent_messages(LAN)]
+
+    mark = fake.mark()
+    fake.press(data_of(second)[-1], message_id=second.result["message_id"])  # 👎 again
+    offer = await fake.wait_for("sendMessage", lambda c: c.chat_id == LAN, after=mark)
+    assert offer.text == texts.PERSON_OFFER
+    assert data_of(offer) == [PersonCb().pack()]
+
+    mark = fake.mark()
+    fake.press(PersonCb().pack(), message_id=offer.result["message_id"])
+    started = await fake.wait_for("sendMessage", lambda c: c.chat_id == LAN, after=mark)
+    assert started.text == texts.HANDOFF_STARTED
+
+
+async def test_a_handoff_reply_carries_the_person_button(
+    support: Support, fake: FakeTelegram
+) -> None:
+    reply = await support.customer_says("thời tiết Hà Nội hôm nay thế nào")
+    assert texts.HANDOFF_INTRO in (reply.text or "")
+    assert buttons(reply) == [texts.PERSON_BUTTON]
+
+
+async def test_no_operator_reply_in_time_tells_the_customer_once_with_the_phone(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    support = Support(fake, tmp_path, handoff_timeout=0.5)
+    await support.start()
+    try:
+        await support.customer_asks_for_a_person()
+        notice = await fake.wait_for(
+            "sendMessage",
+            lambda c: c.chat_id == LAN and c.text != texts.HANDOFF_STARTED,
+            timeout=10,
+        )
+        phone = support.assistant.knowledge.contact.phone_display
+        assert notice.text == texts.HANDOFF_TIMEOUT_NOTICE.format(phone=phone)
+        await asyncio.sleep(1.5)  # several more checks go by: no second notice
+        notices = [c for c in fake.sent_messages(LAN) if c.text == notice.text]
+        assert len(notices) == 1
+    finally:
+        await support.stop()
+
+
+async def test_conversations_and_questions_survive_a_restart(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    support = Support(fake, tmp_path)
+    await support.start()
+    await support.customer_says("CSO là gì?")
+    topic = await support.customer_asks_for_a_person()
+    await support.stop()
+
+    support = Support(fake, tmp_path)
+    await support.start()
+    try:
+        mark = fake.mark()
+        fake.user_text("Mình vẫn đang chờ ạ")  # still with the operator: relayed, not answered
+        support.operator_writes(topic, "Xin lỗi đã để bạn chờ!")
+        to_topic = await support.copied(OPS, mark, 1)
+        assert [c.params["message_thread_id"] for c in to_topic] == [topic]
+        assert len(await support.copied(LAN, mark, 1)) == 1
+        asked = await support.db.recent_questions(LAN)
+        assert [q.text for q in asked] == ["CSO là gì?"]
+    finally:
+        await support.stop()
+
+
+async def test_without_an_operator_group_the_person_button_gives_the_contacts(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    support = Support(fake, tmp_path)
+    support.settings = support.settings.model_copy(update={"operator_chat_id": None})
+    await support.start()
+    try:
+        reply = await support.customer_says("thời tiết Hà Nội hôm nay thế nào")
+        assert buttons(reply) == []
+        mark = fake.mark()
+        fake.press(PersonCb().pack())
+        contacts = await fake.wait_for("sendMessage", lambda c: c.chat_id == LAN, after=mark)
+        assert texts.HANDOFF_CHOSEN in (contacts.text or "")
+        assert not fake.topics(OPS)
+    finally:
+        await support.stop()
+
+
+async def test_an_operator_writing_after_close_takes_the_customer_back(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    mark = fake.mark()
+    support.operator_writes(topic, "/close")
+    await fake.wait_for("sendMessage", lambda c: c.text == texts.HANDOFF_CLOSED_USER, after=mark)
+
+    mark = fake.mark()
+    support.operator_writes(topic, "À, mình gửi thêm tài liệu cho bạn nhé.")
+    assert len(await support.copied(LAN, mark, 1)) == 1
+
+    mark = fake.mark()
+    fake.user_text("CSO là gì?")  # with the operator again: passed on, not answered
+    assert len(await support.copied(OPS, mark, 1)) == 1
+    assert fake.sent_messages(LAN)[-1].text == texts.HANDOFF_CLOSED_USER
+
+
+async def test_a_reply_to_a_customer_who_blocked_the_bot_is_reported_in_the_topic(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    fake.forbid_chat(LAN)
+
+    mark = fake.mark()
+    support.operator_writes(topic, "Bạn còn cần hỗ trợ không?")
+    note = await fake.wait_for(
+        "sendMessage", lambda c: c.chat_id == OPS and c.error is None, after=mark
+    )
+    assert note.text == texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED)
+    assert note.params["message_thread_id"] == topic
+
+
+async def test_the_customer_can_end_the_conversation_and_rate_it(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    mark = fake.mark()
+    support.operator_writes(topic, "Mình gửi bạn tài liệu rồi nhé.")
+    await support.copied(LAN, mark, 1)
+
+    mark = fake.mark()
+    ask = await support.customer_says("/ketthuc")
+    assert ask.text == texts.HANDOFF_ENDED_USER
+    assert buttons(ask) == [texts.RATING_LABEL.format(stars=n) for n in range(1, 6)]
+    note = await fake.wait_for("sendMessage", lambda c: c.chat_id == OPS, after=mark)
+    assert note.text == texts.OPERATOR_CUSTOMER_ENDED
+    assert support.copies_to(OPS, mark) == []  # the command itself is not relayed
+
+    # Back with the bot: a question is answered, not passed to the operators.
+    mark = fake.mark()
+    reply = await support.customer_says("CMO cần kỹ năng gì?")
+    assert "CMO" in (reply.text or "")
+    assert support.copies_to(OPS, mark) == []
+
+    # Outside a handoff the command is one the bot does not know.
+    unknown = await support.customer_says("/ketthuc")
+    assert unknown.text == texts.UNKNOWN_COMMAND
