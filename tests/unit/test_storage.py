@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import bot.storage
+import bot.storage.database
 from bot.engine.matcher import Decision
 from bot.storage import (
     DATABASE_NAME,
@@ -83,7 +83,7 @@ async def test_an_old_version_database_is_upgraded_and_keeps_its_data(
     migration_2 = (
         "ALTER TABLE questions ADD COLUMN language TEXT; UPDATE questions SET language = 'vi';"
     )
-    monkeypatch.setattr(bot.storage, "MIGRATIONS", [*MIGRATIONS, migration_2])
+    monkeypatch.setattr(bot.storage.database, "MIGRATIONS", [*MIGRATIONS, migration_2])
     new = await Storage.open(tmp_path, retention_days=90)
     try:
         record = await new.question(question_id)
@@ -105,7 +105,7 @@ async def test_a_failing_migration_changes_nothing(
     await old.close()
 
     broken = "ALTER TABLE questions ADD COLUMN language TEXT; CREATE TABLE questions (x);"
-    monkeypatch.setattr(bot.storage, "MIGRATIONS", [*MIGRATIONS, broken])
+    monkeypatch.setattr(bot.storage.database, "MIGRATIONS", [*MIGRATIONS, broken])
     with pytest.raises(StorageError, match="already exists"):
         await Storage.open(tmp_path, retention_days=90)
 
@@ -155,7 +155,7 @@ async def test_user_keys_are_stable_per_user_and_differ_between_users(tmp_path: 
 async def test_a_user_keeps_the_same_key_however_many_others_ask_in_between(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bot.storage, "USER_KEY_CACHE", 3)
+    monkeypatch.setattr(bot.storage.database, "USER_KEY_CACHE", 3)
     db = await Storage.open(tmp_path, retention_days=90)
     try:
         first = [db.user_key(user) for user in range(10)]  # the kept keys forgotten twice

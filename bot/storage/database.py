@@ -1,0 +1,491 @@
+"""The connection to the bot's database: SQLite driven by aiosqlite, migrations, the writer.
+
+* One file, ``<DATA_DIR>/bot.sqlite3``, in WAL mode with ``synchronous=NORMAL``: a committed
+  transaction survives the process being killed. Readers never wait for the writer.
+* Schema changes are numbered migrations (``MIGRATIONS``); ``PRAGMA user_version`` says how
+  many have been applied, and open() applies the rest, each in one transaction.
+* Every write goes through one writer task that commits whatever has been queued so far in
+  one transaction (group commit), then answers each caller. A caller's ``await`` returns
+  only after its row is committed, so a reply sent after ``record_question`` means the
+  question is on disk. A failing write fails only its own caller.
+* Where a transaction runs: a commit in WAL mode without fsync costs tens of microseconds,
+  a few times less than handing it to a thread and back, so the row-sized writes commit
+  right in the event loop, with no waiting for locks (``busy_timeout`` 0). Heavy writes
+  (the retention purge, filing a whole group of questions) and any batch that finds the
+  database locked (another process writing) go to the writer's own thread, which waits for
+  the lock up to ``BUSY_TIMEOUT_MS``. Checkpoints, which do fsync, run on a connection of
+  their own in the background. The price: a disk that stalls on a plain write stalls every
+  chat, where before it stalled the replies waiting for their writes.
+* Privacy: users are stored under a pseudonymous key, an HMAC of their Telegram id with a
+  random salt created with the database (table ``meta``); names are never stored.
+
+``Database`` holds the connections and the primitives (``_write``, ``_rows``, ``_one``); the
+tables' queries are classes deriving from it (questions, handoffs, stats), which ``Storage``
+puts together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import secrets
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_Parameters = Sequence[object] | Mapping[str, object]
+
+DATABASE_NAME = "bot.sqlite3"
+DAY = 86_400.0
+BUSY_TIMEOUT_MS = 10_000
+USER_KEY_CACHE = 10_000  # users whose pseudonymous key is kept (about 1.5 MB)
+MAX_BATCH = 500  # writes per transaction at most; the rest go in the next one
+CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints (when there were writes)
+BACKSTOP_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL: the commit itself checkpoints after that
+
+
+# Migration n (1-based) is MIGRATIONS[n - 1]. Never edit an applied migration: append a new
+# script, e.g. MIGRATIONS.append("ALTER TABLE questions ADD COLUMN language TEXT;").
+MIGRATION_1 = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE questions (
+    id              INTEGER PRIMARY KEY,
+    at              REAL NOT NULL,
+    user_key        TEXT NOT NULL,
+    text            TEXT,                   -- NULL once older than the retention period
+    action          TEXT NOT NULL CHECK (action IN ('answer', 'suggest', 'handoff')),
+    intent          TEXT,                   -- the answered intent
+    confidence      REAL NOT NULL,
+    best_guess      TEXT,
+    assigned_intent TEXT,                   -- set by an admin: leaves the unanswered list
+    assigned_at     REAL
+);
+CREATE INDEX questions_at ON questions (at);
+CREATE INDEX questions_user ON questions (user_key, id);
+
+CREATE TABLE votes (
+    id          INTEGER PRIMARY KEY,
+    at          REAL NOT NULL,
+    user_key    TEXT NOT NULL,
+    intent      TEXT NOT NULL,
+    up          INTEGER NOT NULL CHECK (up IN (0, 1)),
+    question_id INTEGER REFERENCES questions (id)
+);
+CREATE INDEX votes_at ON votes (at);
+CREATE INDEX votes_question ON votes (question_id, up);
+
+-- Live handoff. chat_id is the user's private chat: kept, because replies are relayed to it.
+CREATE TABLE topics (
+    chat_id  INTEGER PRIMARY KEY,
+    topic_id INTEGER NOT NULL UNIQUE
+);
+
+CREATE TABLE handoffs (
+    id               INTEGER PRIMARY KEY,
+    chat_id          INTEGER NOT NULL,
+    user_key         TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('waiting', 'active', 'closed')),
+    opened_at        REAL NOT NULL,
+    first_reply_at   REAL,
+    closed_at        REAL,
+    rating           INTEGER CHECK (rating BETWEEN 1 AND 5),
+    timeout_notified INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX handoffs_open_per_chat ON handoffs (chat_id) WHERE status != 'closed';
+CREATE INDEX handoffs_opened ON handoffs (opened_at);
+CREATE INDEX handoffs_closed ON handoffs (closed_at);
+CREATE INDEX handoffs_waiting ON handoffs (opened_at)
+    WHERE status = 'waiting' AND timeout_notified = 0;
+"""
+
+MIGRATIONS: list[str] = [MIGRATION_1]
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message names the file."""
+
+
+class StorageClosed(StorageError):
+    """A write was attempted after close()."""
+
+
+@dataclass(slots=True)
+class _Job:
+    run: Callable[[sqlite3.Connection], Any]
+    savepoint: bool  # more than one statement: undo them together if one fails
+    future: asyncio.Future[Any] = field(repr=False)
+    heavy: bool = False  # may touch many rows: run it in the writer's thread
+
+
+class _TransactionLost(Exception):
+    """SQLite rolled the whole transaction back (disk full, I/O error…)."""
+
+
+async def _connect_reader(path: Path) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None)
+    try:
+        db.row_factory = sqlite3.Row
+        await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await db.execute("PRAGMA query_only = ON")
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+def _connect_writer(path: Path) -> sqlite3.Connection:
+    """The writing connection: used by one transaction at a time, in the event loop or in the
+    writer's thread (see Database)."""
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT).
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")  # open() waits; see _commit
+        db.execute("PRAGMA foreign_keys = ON")
+        row = db.execute("PRAGMA journal_mode = WAL").fetchone()
+        if row is None or str(row[0]).lower() != "wal":
+            raise StorageError(f"{path}: cannot switch to WAL mode")
+        db.execute("PRAGMA synchronous = NORMAL")
+        # Checkpoints (copying the WAL into the database, with fsyncs) run in the background
+        # (Database._checkpoints), not inside a commit someone is waiting for; this is only the
+        # backstop should that task fall behind.
+        db.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_CHECKPOINT_PAGES}")
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    row = db.execute("PRAGMA user_version").fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> int:
+    """Apply the migrations the database lacks, each in its own transaction; the new version."""
+    while True:
+        version = _user_version(db)
+        if version > len(migrations):
+            raise StorageError(
+                f"the database has schema version {version}, newer than this program "
+                f"({len(migrations)}); update the bot"
+            )
+        if version == len(migrations):
+            return version
+        target = version + 1
+        script = migrations[version]
+        try:
+            db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n;PRAGMA user_version = {target};\nCOMMIT;"
+            )
+        except sqlite3.Error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            # Another process may have applied it in the meantime: then carry on.
+            if _user_version(db) < target:
+                raise
+        else:
+            log.info("database migrated to schema version %d", target)
+
+
+class Database:
+    """The connections, the writer and the read and write primitives the tables' classes use."""
+
+    path: Path
+    retention_days: int
+
+    def __init__(
+        self,
+        path: Path,
+        retention_days: int,
+        writer: sqlite3.Connection,
+        thread: ThreadPoolExecutor,
+        reader: aiosqlite.Connection,
+        checkpointer: aiosqlite.Connection,
+        salt: bytes,
+    ) -> None:
+        """Use ``await Storage.open(...)``."""
+        self.path = path
+        self.retention_days = retention_days
+        self._db = writer
+        self._busy_timeout = BUSY_TIMEOUT_MS  # as _connect_writer set it
+        self._thread = thread
+        self._reader = reader
+        self._checkpointer = checkpointer
+        self._salt = salt
+        self._user_keys: dict[int, str] = {}
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
+        self._writer = asyncio.create_task(self._write_loop(), name="storage-writer")
+        self.transactions = 0  # write transactions committed (group commit at work)
+        self._checkpointing = asyncio.create_task(self._checkpoints(), name="storage-checkpoints")
+
+    @classmethod
+    async def open(cls, data_dir: Path, *, retention_days: int) -> Self:
+        """Create or upgrade ``<data_dir>/bot.sqlite3``, purge expired texts, start the writer."""
+        path = Path(data_dir) / DATABASE_NAME
+        # One thread owns the writing connection: a whole batch of writes is one hop to it.
+        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        loop = asyncio.get_running_loop()
+        writer: sqlite3.Connection | None = None
+        reader: aiosqlite.Connection | None = None
+        checkpointer: aiosqlite.Connection | None = None
+
+        def prepare() -> tuple[sqlite3.Connection, bytes]:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                path.touch(mode=0o600)  # the WAL and shared-memory files get the same mode
+            db = _connect_writer(path)
+            try:
+                migrate(db, MIGRATIONS)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('user_key_salt', ?)",
+                    (secrets.token_hex(32),),
+                )
+                row = db.execute("SELECT value FROM meta WHERE key = 'user_key_salt'").fetchone()
+                assert row is not None
+                return db, bytes.fromhex(row["value"])
+            except BaseException:
+                db.close()
+                raise
+
+        try:
+            writer, salt = await loop.run_in_executor(thread, prepare)
+            reader = await _connect_reader(path)
+            checkpointer = await aiosqlite.connect(path, isolation_level=None)
+        except BaseException as exc:
+            if writer is not None:
+                await loop.run_in_executor(thread, writer.close)
+            if reader is not None:
+                await reader.close()
+            thread.shutdown(wait=False)
+            if isinstance(exc, OSError | sqlite3.Error):
+                raise StorageError(f"{path}: {exc}") from exc
+            raise
+        assert writer is not None
+        assert reader is not None
+        assert checkpointer is not None
+        storage = cls(path, retention_days, writer, thread, reader, checkpointer, salt)
+        try:
+            await storage._after_open()
+        except sqlite3.Error as exc:
+            await storage.close()
+            raise StorageError(f"{path}: {exc}") from exc
+        except BaseException:
+            await storage.close()
+            raise
+        return storage
+
+    async def _after_open(self) -> None:
+        """Work a table's class does once the database is open (the retention purge)."""
+
+    async def close(self) -> None:
+        """Commit every write queued so far, stop the writer, close the database. Idempotent."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        self._closed = True
+        self._queue.put_nowait(None)
+        self._checkpointing.cancel()
+        try:
+            await asyncio.wait([self._writer])  # never raises; the writer fails its own callers
+        finally:
+            await asyncio.wait([self._checkpointing])
+            await self._checkpointer.close()
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._thread, self._db.close)
+            finally:
+                self._thread.shutdown(wait=False)
+                await self._reader.close()
+
+    async def _checkpoints(self) -> None:
+        """Fold the WAL into the database every CHECKPOINT_INTERVAL seconds when there were
+        writes, on a connection of its own: writers and readers carry on meanwhile (PASSIVE)."""
+        done = self.transactions
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL)
+            if self.transactions == done:
+                continue
+            done = self.transactions
+            try:
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:  # busy or the disk: the next round (or the backstop)
+                log.warning("WAL checkpoint failed: %s", exc)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def user_key(self, user_id: int) -> str:
+        """The pseudonymous key a user is stored under: stable, not reversible without the salt.
+        Kept for the users seen lately: an HMAC is a few microseconds, a fifth of a question's
+        database work, and a person usually asks more than once."""
+        key = self._user_keys.get(user_id)
+        if key is None:
+            if len(self._user_keys) >= USER_KEY_CACHE:
+                self._user_keys.clear()  # bounded; the next questions fill it again
+            key = hmac.digest(self._salt, str(user_id).encode(), "sha256").hex()[:16]
+            self._user_keys[user_id] = key
+        return key
+
+    # -- the writer -------------------------------------------------------------------------
+
+    def _write(
+        self,
+        run: Callable[[sqlite3.Connection], T],
+        *,
+        savepoint: bool = False,
+        heavy: bool = False,
+    ) -> asyncio.Future[T]:
+        """Queue a write; the future resolves once its transaction is committed."""
+        if self._closed:
+            raise StorageClosed(f"{self.path}: the database is closed")
+        if self._writer.done():  # never expected: the writer catches every error
+            raise StorageError(f"{self.path}: the database writer has stopped")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(run, savepoint, future, heavy))
+        return future
+
+    async def _write_loop(self) -> None:
+        batch: list[_Job] = []
+        try:
+            while True:
+                item = await self._queue.get()
+                stop = False
+                while True:
+                    if item is None:
+                        stop = True
+                        break
+                    batch.append(item)
+                    if len(batch) >= MAX_BATCH or self._queue.empty():
+                        break
+                    item = self._queue.get_nowait()
+                if batch:
+                    await self._commit(batch)
+                    batch = []
+                if stop:
+                    return
+        except BaseException:
+            # Cancelled (the event loop is shutting down without close()): nobody waits forever.
+            self._closed = True
+            while not self._queue.empty():
+                job = self._queue.get_nowait()
+                if job is not None:
+                    batch.append(job)
+            error = StorageClosed(f"{self.path}: the database writer has stopped")
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(error)
+            raise
+
+    async def _commit(self, batch: list[_Job]) -> None:
+        """Run ``batch`` in one transaction; if that transaction fails, its writes one by one."""
+        try:
+            outcomes = None if any(job.heavy for job in batch) else self._transaction_now(batch)
+            if outcomes is None:
+                loop = asyncio.get_running_loop()
+                outcomes = await loop.run_in_executor(
+                    self._thread, self._transaction_waiting, batch
+                )
+        except Exception as exc:
+            if len(batch) == 1:
+                error = exc.__cause__ if isinstance(exc, _TransactionLost) else exc
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(error or exc)
+                return
+            log.warning("write transaction failed (%s); retrying its writes one by one", exc)
+            for job in batch:
+                await self._commit([job])
+            return
+        self.transactions += 1
+        for job, result, error in outcomes:
+            if job.future.done():  # the caller was cancelled; the write stands
+                continue
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
+
+    def _transaction_now(
+        self, batch: list[_Job]
+    ) -> list[tuple[_Job, object, BaseException | None]] | None:
+        """In the event loop: the batch's transaction if the database is free right now, else
+        None (nothing was written; the caller hands the batch to the thread)."""
+        self._set_busy_timeout(0)
+        try:
+            return self._transaction(batch)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return None  # BEGIN IMMEDIATE failed, or the transaction was rolled back
+            raise
+
+    def _transaction_waiting(
+        self, batch: list[_Job]
+    ) -> list[tuple[_Job, object, BaseException | None]]:
+        """In the writer's thread: the batch's transaction, waiting for a lock if need be."""
+        self._set_busy_timeout(BUSY_TIMEOUT_MS)
+        return self._transaction(batch)
+
+    def _set_busy_timeout(self, ms: int) -> None:
+        if self._busy_timeout != ms:
+            self._db.execute(f"PRAGMA busy_timeout = {ms}")
+            self._busy_timeout = ms
+
+    def _transaction(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
+        """BEGIN, the batch's writes, COMMIT (ROLLBACK on failure)."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")  # locked for busy_timeout, disk gone…: raises, no harm
+        try:
+            outcomes: list[tuple[_Job, object, BaseException | None]] = []
+            for job in batch:
+                try:
+                    if job.savepoint:
+                        db.execute("SAVEPOINT job")
+                    result = job.run(db)
+                    if job.savepoint:
+                        db.execute("RELEASE job")
+                except Exception as exc:
+                    if not db.in_transaction:
+                        raise _TransactionLost from exc
+                    if job.savepoint:
+                        db.execute("ROLLBACK TO job")
+                        db.execute("RELEASE job")
+                    # A single statement that fails undoes itself; the others are kept.
+                    outcomes.append((job, None, exc))
+                else:
+                    outcomes.append((job, result, None))
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def _rows(self, sql: str, parameters: _Parameters = ()) -> list[sqlite3.Row]:
+        if self._closing is not None and self._closing.done():
+            raise StorageClosed(f"{self.path}: the database is closed")
+        return list(await self._reader.execute_fetchall(sql, parameters))
+
+    async def _one(self, sql: str, parameters: _Parameters = ()) -> sqlite3.Row | None:
+        rows = await self._rows(sql, parameters)
+        return rows[0] if rows else None

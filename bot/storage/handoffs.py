@@ -1,0 +1,180 @@
+"""Live handoffs and the operators' forum topics.
+
+These tables keep the private chat id, the one exception to pseudonymous storage, because
+the bot must relay the operators' replies to it; the retention purge forgets it once a
+handoff has been closed longer than the retention period.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from bot.storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    id: int
+    chat_id: int
+    user_key: str
+    status: str  # "waiting" (no operator reply yet) | "active" | "closed"
+    opened_at: float
+    first_reply_at: float | None
+    closed_at: float | None
+    rating: int | None  # 1..5
+    timeout_notified: bool
+
+
+def _handoff(row: sqlite3.Row) -> Handoff:
+    return Handoff(
+        id=row["id"],
+        chat_id=row["chat_id"],
+        user_key=row["user_key"],
+        status=row["status"],
+        opened_at=row["opened_at"],
+        first_reply_at=row["first_reply_at"],
+        closed_at=row["closed_at"],
+        rating=row["rating"],
+        timeout_notified=bool(row["timeout_notified"]),
+    )
+
+
+_HANDOFF_COLUMNS = (
+    "id, chat_id, user_key, status, opened_at, first_reply_at, closed_at, rating, timeout_notified"
+)
+
+
+class Handoffs(Database):
+    """Live handoffs and the forum topic of each customer's chat."""
+
+    async def topic_for(self, chat_id: int) -> int | None:
+        row = await self._one("SELECT topic_id FROM topics WHERE chat_id = ?", (chat_id,))
+        return None if row is None else int(row["topic_id"])
+
+    async def chat_for_topic(self, topic_id: int) -> int | None:
+        row = await self._one("SELECT chat_id FROM topics WHERE topic_id = ?", (topic_id,))
+        return None if row is None else int(row["chat_id"])
+
+    async def set_topic(self, chat_id: int, topic_id: int) -> None:
+        """The operators' forum topic for this chat, replacing an old one."""
+
+        def upsert(db: sqlite3.Connection) -> None:
+            db.execute(
+                "DELETE FROM topics WHERE topic_id = ? AND chat_id != ?", (topic_id, chat_id)
+            )
+            db.execute(
+                "INSERT INTO topics (chat_id, topic_id) VALUES (?, ?)"
+                " ON CONFLICT (chat_id) DO UPDATE SET topic_id = excluded.topic_id",
+                (chat_id, topic_id),
+            )
+
+        await self._write(upsert, savepoint=True)
+
+    async def open_handoff(self, chat_id: int, user_id: int, *, at: float | None = None) -> Handoff:
+        """A new handoff for this chat, or the one already open."""
+        opened_at = time.time() if at is None else at
+        key = self.user_key(user_id)
+
+        def open_one(db: sqlite3.Connection) -> Handoff:
+            select = (
+                f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE chat_id = ? AND status != 'closed'"
+            )
+            row = db.execute(select, (chat_id,)).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO handoffs (chat_id, user_key, status, opened_at)"
+                    " VALUES (?, ?, 'waiting', ?)",
+                    (chat_id, key, opened_at),
+                )
+                row = db.execute(select, (chat_id,)).fetchone()
+            assert row is not None
+            return _handoff(row)
+
+        return await self._write(open_one, savepoint=True)
+
+    async def current_handoff(self, chat_id: int) -> Handoff | None:
+        """The chat's open handoff (waiting or active), if any."""
+        row = await self._one(
+            f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE chat_id = ? AND status != 'closed'",
+            (chat_id,),
+        )
+        return None if row is None else _handoff(row)
+
+    async def open_handoffs(self) -> list[Handoff]:
+        """Every handoff still open (waiting or active), oldest first: for a restart."""
+        rows = await self._rows(
+            f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE status != 'closed'"
+            " ORDER BY opened_at, id"
+        )
+        return [_handoff(row) for row in rows]
+
+    async def handoff(self, handoff_id: int) -> Handoff | None:
+        row = await self._one(
+            f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE id = ?", (handoff_id,)
+        )
+        return None if row is None else _handoff(row)
+
+    async def operator_replied(self, handoff_id: int, *, at: float | None = None) -> None:
+        """An operator answered: the first time, record when; the handoff becomes active."""
+        when = time.time() if at is None else at
+
+        def update(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE handoffs SET first_reply_at = COALESCE(first_reply_at, ?),"
+                " status = 'active' WHERE id = ? AND status != 'closed'",
+                (when, handoff_id),
+            )
+
+        await self._write(update)
+
+    async def close_handoff(self, handoff_id: int, *, at: float | None = None) -> Handoff | None:
+        """Close an open handoff; the closed handoff, or None if it was not open."""
+        when = time.time() if at is None else at
+
+        def close_one(db: sqlite3.Connection) -> Handoff | None:
+            cursor = db.execute(
+                "UPDATE handoffs SET status = 'closed', closed_at = ?"
+                " WHERE id = ? AND status != 'closed'",
+                (when, handoff_id),
+            )
+            if cursor.rowcount != 1:
+                return None
+            row = db.execute(
+                f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE id = ?", (handoff_id,)
+            ).fetchone()
+            return None if row is None else _handoff(row)
+
+        return await self._write(close_one, savepoint=True)
+
+    async def rate_handoff(self, handoff_id: int, rating: int) -> bool:
+        """Store the user's 1..5 rating; False if not closed, already rated, or out of range."""
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+            return False
+
+        def update(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE handoffs SET rating = ?"
+                " WHERE id = ? AND status = 'closed' AND rating IS NULL",
+                (rating, handoff_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._write(update)
+
+    async def handoffs_waiting(self, opened_before: float) -> list[Handoff]:
+        """Handoffs still without an operator reply, opened before, whose user was not told."""
+        rows = await self._rows(
+            f"SELECT {_HANDOFF_COLUMNS} FROM handoffs"
+            " WHERE status = 'waiting' AND timeout_notified = 0 AND opened_at < ?"
+            " ORDER BY opened_at, id",
+            (opened_before,),
+        )
+        return [_handoff(row) for row in rows]
+
+    async def mark_timeout_notified(self, handoff_id: int) -> None:
+        def update(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE handoffs SET timeout_notified = 1 WHERE id = ?", (handoff_id,))
+
+        await self._write(update)
