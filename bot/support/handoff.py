@@ -101,6 +101,10 @@ class FailureStreak:
         self._outcomes: OrderedDict[int, deque[tuple[int, bool]]] = OrderedDict()
         self._offered: set[int] = set()
 
+    def __len__(self) -> int:
+        """How many conversations are remembered."""
+        return len(self._outcomes)
+
     def _check(self, key: int) -> bool:
         outcomes = self._outcomes[key]
         if len(outcomes) == 2 and all(failed for _, failed in outcomes):
@@ -111,25 +115,29 @@ class FailureStreak:
         self._offered.discard(key)
         return False
 
-    def question(self, key: int, question_id: int, failed: bool) -> bool:
-        """A new question and whether the bot failed it; True when a person should be offered."""
+    def _outcomes_of(self, key: int) -> deque[tuple[int, bool]]:
+        """The conversation's outcomes, made the most recent; the least recent conversations
+        beyond `max_size` are forgotten."""
         outcomes = self._outcomes.setdefault(key, deque(maxlen=2))
-        outcomes.append((question_id, failed))
         self._outcomes.move_to_end(key)
         while len(self._outcomes) > self.max_size:
             old, _ = self._outcomes.popitem(last=False)
             self._offered.discard(old)
+        return outcomes
+
+    def question(self, key: int, question_id: int, failed: bool) -> bool:
+        """A new question and whether the bot failed it; True when a person should be offered."""
+        self._outcomes_of(key).append((question_id, failed))
         return self._check(key)
 
     def vote(self, key: int, question_id: int, up: bool) -> bool:
         """👍/👎 on an earlier answer; True when a person should be offered."""
-        outcomes = self._outcomes.get(key)
-        if outcomes is None:
+        if key not in self._outcomes:
             if up:
                 return False
-            outcomes = self._outcomes.setdefault(key, deque(maxlen=2))
-            outcomes.append((question_id, True))
+            self._outcomes_of(key).append((question_id, True))
             return self._check(key)
+        outcomes = self._outcomes_of(key)
         for index, (qid, _) in enumerate(outcomes):
             if qid == question_id:
                 outcomes[index] = (qid, not up)

@@ -95,3 +95,12 @@ async def test_the_operator_queue_keeps_within_twenty_messages_a_minute() -> Non
     for i in range(len(sent_at)):
         in_a_minute = [t for t in sent_at if sent_at[i] <= t < sent_at[i] + 59.999]
         assert len(in_a_minute) <= 20
+
+
+def test_votes_from_many_conversations_keep_the_streaks_within_their_cap() -> None:
+    streak = FailureStreak(max_size=3)
+    for conversation in range(10):
+        streak.vote(conversation, question_id=conversation, up=False)  # a 👎, no question seen
+    assert len(streak) <= 3
+    # The newest conversations are the ones kept: a second 👎 there still offers a person.
+    assert streak.vote(9, question_id=99, up=False)
