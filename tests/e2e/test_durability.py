@@ -11,9 +11,9 @@ from bot.cli import build_assistant
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
 from bot.storage import DATABASE_NAME
-from tests.e2e.test_e2e import STARTUP, TOKEN, BotProcess, bot_env, wait_call
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.live_polling import live_bot, until
+from tests.support.processes import STARTUP, TOKEN, BotProcess, bot_env, wait_call
 
 PHRASINGS = (
     "CSO là gì",

@@ -9,9 +9,7 @@ Nothing leaves the machine: the webhook URL is example.invalid and setWebhook go
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -32,13 +30,11 @@ from bot.settings import Settings
 from bot.telegram.polling import run_polling
 from bot.telegram.runtime import new_event_loop
 from tests.support.fake_telegram import Call, FakeTelegram, parse_html
+from tests.support.processes import STARTUP, TOKEN, BotProcess, bot_env, free_port, wait_call
 
-ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "123456:TEST"
 LAN = 111
 NEWCOMER = 333
 GROUP = -100777
-STARTUP = 40.0  # importing aiogram takes seconds on a slow machine
 UNCLEAR = ("kỹ năng", "vai trò", "trách nhiệm", "vai tro", "hợp tác", "làm gì", "CSO CMO")
 WEBHOOK_SECRET = "s3cret-Webhook_token"
 
@@ -48,70 +44,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class BotProcess:
-    """`python -m bot <mode>` in `workdir`, output to files (never a full pipe)."""
-
-    def __init__(self, mode: str, workdir: Path, env: dict[str, str]) -> None:
-        self.out = workdir / f"{mode}.out"
-        self.err = workdir / f"{mode}.err"
-        env = {"DATA_DIR": str(workdir / "data"), **env}  # never the repository's data/
-        with self.out.open("wb") as out, self.err.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", mode], cwd=workdir, env=env, stdout=out, stderr=err
-            )
-
-    def output(self) -> str:
-        return self.out.read_text("utf-8", "replace") + self.err.read_text("utf-8", "replace")
-
-    def check_alive(self) -> None:
-        code = self.proc.poll()
-        if code is not None:
-            raise AssertionError(f"the bot exited with {code}:\n{self.output()}")
-
-    async def stop(self, within: float = 15.0) -> int:
-        """SIGTERM, then the exit code (killed and failed if it does not stop in time)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + within
-        while self.proc.poll() is None:
-            if loop.time() > deadline:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"the bot ignored SIGTERM:\n{self.output()}")
-            await asyncio.sleep(0.05)
-        return self.proc.returncode
-
-
-def bot_env(**settings: str) -> dict[str, str]:
-    """The environment without any of the bot's settings from the developer's shell."""
-    names = {name.upper() for name in Settings.model_fields}
-    env = {key: value for key, value in os.environ.items() if key.upper() not in names}
-    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", LOG_LEVEL="INFO", **settings)
-    return env
-
-
-async def wait_call(
-    fake: FakeTelegram,
-    bot: BotProcess,
-    method: str,
-    predicate: Callable[[Call], bool] | None = None,
-    *,
-    after: int = 0,
-    within: float = 5.0,
-) -> Call:
-    """fake.wait_for, failing at once (with the bot's output) if the bot process died."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        bot.check_alive()
-        try:
-            return await fake.wait_for(method, predicate, timeout=0.25, after=after)
-        except AssertionError:
-            if loop.time() > deadline:
-                raise
 
 
 def seen(call: Call) -> str:
@@ -140,13 +72,6 @@ def data_of(call: Call, label: str) -> str:
 
 def to(chat_id: int) -> Callable[[Call], bool]:
     return lambda call: call.chat_id == chat_id
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -15,9 +15,10 @@ Wire a real aiogram bot to it::
 
 Behaviour worth knowing (it follows the real Bot API, so bugs show up in tests):
 
-* HTML text and captions are parsed like Telegram does. A bad tag answers 400
-  ``Bad Request: can't parse entities: Unsupported start tag "br" at byte offset 5``. The returned
-  Message carries the plain text and the entities, the recorded ``Call.params`` keep what was sent.
+* HTML text and captions are parsed like Telegram does (``tests.support.telegram_html``). A bad
+  tag answers 400 ``Bad Request: can't parse entities: Unsupported start tag "br" at byte offset
+  5``. The returned Message carries the plain text and the entities, the recorded ``Call.params``
+  keep what was sent.
 * Text longer than 4096 UTF-16 units answers 400 ``Bad Request: message is too long`` (captions:
   1024, ``message caption is too long``); empty text ``Bad Request: message text is empty``.
 * ``callback_data`` longer than 64 bytes answers 400 ``BUTTON_DATA_INVALID``; a callback query
@@ -37,7 +38,6 @@ import itertools
 import json
 import re
 import socket
-import string
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -51,6 +51,8 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import UpdateType
 from aiohttp import ClientSession, web
+
+from tests.support.telegram_html import HtmlParseError, checked_link, parse_html, utf16_len
 
 __all__ = [
     "ApiError",
@@ -319,318 +321,6 @@ class _Poller:
     superseded: bool = False
 
 
-# --------------------------------------------------------------------------- text helpers
-
-
-def utf16_len(text: str) -> int:
-    """Length of ``text`` in UTF-16 code units, the unit of Telegram's limits and offsets."""
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
-
-
-class HtmlParseError(ValueError):
-    """Telegram's HTML parse mode rejected the text (the message is Telegram's wording)."""
-
-
-_HTML_TAGS = frozenset(
-    {
-        "a",
-        "b",
-        "strong",
-        "i",
-        "em",
-        "s",
-        "strike",
-        "del",
-        "u",
-        "ins",
-        "tg-spoiler",
-        "tg-emoji",
-        "span",
-        "pre",
-        "code",
-        "blockquote",
-    }
-)
-_SPACES = frozenset(" \t\r\n\0\v\f")
-_NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
-_SIMPLE_TAG_TYPES = {
-    "b": "bold",
-    "strong": "bold",
-    "i": "italic",
-    "em": "italic",
-    "u": "underline",
-    "ins": "underline",
-    "s": "strikethrough",
-    "strike": "strikethrough",
-    "del": "strikethrough",
-    "tg-spoiler": "spoiler",
-}
-
-
-def _decode_html_entity(text: str, pos: int) -> tuple[int, int] | None:
-    """Decode ``&...;`` at ``pos`` like Telegram: returns (code point, next position) or None."""
-    size = len(text)
-    end = pos + 1
-    code = 0
-    if end < size and text[end] == "#":
-        end += 1
-        if end < size and text[end] == "x":
-            end += 1
-            while end < size and text[end] in string.hexdigits:
-                code = code * 16 + int(text[end], 16)
-                end += 1
-        else:
-            while end < size and text[end] in string.digits:
-                code = code * 10 + int(text[end])
-                end += 1
-        if code == 0 or code >= 0x10FFFF or end - pos >= 10:
-            return None
-    else:
-        while end < size and text[end] in string.ascii_letters:
-            end += 1
-        named = _NAMED_ENTITIES.get(text[pos + 1 : end])
-        if named is None:
-            return None
-        code = ord(named)
-    if end < size and text[end] == ";":
-        end += 1
-    return code, end
-
-
-def _checked_link(url: str) -> str | None:
-    if not url or any(ch in _SPACES for ch in url):
-        return None
-    if url.startswith("tg://"):
-        return url
-    if "://" not in url:
-        if "." not in url.split("/", 1)[0]:
-            return None
-        url = "http://" + url
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme.lower() not in {"http", "https", "ton", "tonsite"} or not parts.netloc:
-        return None
-    if not parts.path:
-        url = urllib.parse.urlunsplit(
-            (parts.scheme, parts.netloc, "/", parts.query, parts.fragment)
-        )
-    return url
-
-
-def parse_html(source: str) -> tuple[str, list[JSON]]:
-    """Parse Telegram-flavoured HTML into (plain text, entities), or raise ``HtmlParseError``.
-
-    Follows TDLib's parser: the supported tags, the four named entities plus numeric ones (any
-    other ``&name;`` stays as it is), and the same error messages with UTF-8 byte offsets.
-    """
-
-    size = len(source)
-
-    def at(index: int) -> str:
-        return source[index] if index < size else "\0"
-
-    def byte_offset(index: int) -> int:
-        return len(source[:index].encode("utf-8", "surrogatepass"))
-
-    out: list[str] = []
-    utf16 = 0
-    entities: list[JSON] = []
-    # (tag name, argument, utf16 offset at start, index into ``out`` at start)
-    stack: list[tuple[str, str, int, int]] = []
-    has_surrogate = False
-    i = 0
-    while i < size:
-        ch = source[i]
-        if ch == "&":
-            decoded = _decode_html_entity(source, i)
-            if decoded is not None:
-                code, i = decoded
-                if 0xD800 <= code <= 0xDFFF:
-                    has_surrogate = True
-                out.append(chr(code))
-                utf16 += 2 if code > 0xFFFF else 1
-                continue
-        if ch != "<":
-            out.append(ch)
-            utf16 += 2 if ord(ch) > 0xFFFF else 1
-            i += 1
-            continue
-
-        begin = i
-        i += 1
-        if at(i) != "/":
-            while i < size and source[i] not in _SPACES and source[i] != ">":
-                i += 1
-            if i >= size:
-                raise HtmlParseError(f"Unclosed start tag at byte offset {byte_offset(begin)}")
-            tag = source[begin + 1 : i].lower()
-            if tag not in _HTML_TAGS:
-                raise HtmlParseError(
-                    f'Unsupported start tag "{tag}" at byte offset {byte_offset(begin)}'
-                )
-            argument = ""
-            while at(i) != ">":
-                while i < size and source[i] in _SPACES:
-                    i += 1
-                if at(i) == ">":
-                    break
-                attr_begin = i
-                while i < size and source[i] not in _SPACES and source[i] not in "=>":
-                    i += 1
-                attr_name = source[attr_begin:i].lower()
-                if not attr_name:
-                    raise HtmlParseError(
-                        f'Empty attribute name in the tag "{tag}" at byte offset '
-                        f"{byte_offset(begin)}"
-                    )
-                while i < size and source[i] in _SPACES:
-                    i += 1
-                if at(i) != "=":
-                    if tag == "blockquote" and attr_name == "expandable" and i < size:
-                        argument = "1"
-                        continue
-                    if i >= size:
-                        raise HtmlParseError(
-                            f'Unclosed start tag "{tag}" at byte offset {byte_offset(begin)}'
-                        )
-                    raise HtmlParseError(
-                        "Expected equal sign in declaration of an attribute of the tag "
-                        f'"{tag}" at byte offset {byte_offset(begin)}'
-                    )
-                i += 1
-                while i < size and source[i] in _SPACES:
-                    i += 1
-                if i >= size:
-                    raise HtmlParseError(
-                        f'Unclosed start tag "{tag}" at byte offset {byte_offset(begin)}'
-                    )
-                if source[i] not in "'\"":
-                    token_begin = i
-                    while i < size and (
-                        (source[i].isascii() and source[i].isalnum()) or source[i] in ".-"
-                    ):
-                        i += 1
-                    value = source[token_begin:i].lower()
-                    if i < size and source[i] not in _SPACES and source[i] != ">":
-                        raise HtmlParseError(
-                            "Unexpected end of name token at byte offset "
-                            f"{byte_offset(token_begin)}"
-                        )
-                else:
-                    quote = source[i]
-                    i += 1
-                    chars: list[str] = []
-                    while i < size and source[i] != quote:
-                        if source[i] == "&":
-                            decoded = _decode_html_entity(source, i)
-                            if decoded is not None:
-                                chars.append(chr(decoded[0]))
-                                i = decoded[1]
-                                continue
-                        chars.append(source[i])
-                        i += 1
-                    if i < size:
-                        i += 1
-                    value = "".join(chars)
-                if i >= size:
-                    raise HtmlParseError(f"Unclosed start tag at byte offset {byte_offset(begin)}")
-                if tag == "a" and attr_name == "href":
-                    argument = value
-                elif tag == "code" and attr_name == "class" and value.startswith("language-"):
-                    argument = value[len("language-") :]
-                elif tag == "span" and attr_name == "class" and value.startswith("tg-"):
-                    argument = value[len("tg-") :]
-                elif tag == "tg-emoji" and attr_name == "emoji-id":
-                    argument = value
-            if tag == "span" and argument != "spoiler":
-                raise HtmlParseError(
-                    f'Tag "span" must have class "tg-spoiler" at byte offset {byte_offset(begin)}'
-                )
-            i += 1  # skip '>'
-            stack.append((tag, argument, utf16, len(out)))
-            continue
-
-        # end tag
-        if not stack:
-            raise HtmlParseError(f"Unexpected end tag at byte offset {byte_offset(begin)}")
-        while i < size and source[i] not in _SPACES and source[i] != ">":
-            i += 1
-        end_tag = source[begin + 2 : i].lower()
-        while i < size and source[i] in _SPACES:
-            i += 1
-        if at(i) != ">":
-            raise HtmlParseError(f"Unclosed end tag at byte offset {byte_offset(begin)}")
-        i += 1
-        tag, argument, offset, out_begin = stack.pop()
-        if end_tag and end_tag != tag:
-            raise HtmlParseError(
-                f"Unmatched end tag at byte offset {byte_offset(begin)}, "
-                f'expected "</{tag}>", found "</{end_tag}>"'
-            )
-        length = utf16 - offset
-        if length <= 0:
-            continue
-        entity: JSON = {"offset": offset, "length": length}
-        if tag in _SIMPLE_TAG_TYPES or tag == "span":
-            entity["type"] = _SIMPLE_TAG_TYPES.get(tag, "spoiler")
-        elif tag == "blockquote":
-            entity["type"] = "expandable_blockquote" if argument else "blockquote"
-        elif tag == "tg-emoji":
-            if not argument.isdigit() or int(argument) == 0:
-                raise HtmlParseError("Invalid custom emoji identifier specified")
-            entity.update(type="custom_emoji", custom_emoji_id=argument)
-        elif tag == "a":
-            url = argument or "".join(out[out_begin:])
-            match = re.fullmatch(r"tg://user\?id=(\d+)", url.strip())
-            if match:
-                entity.update(
-                    type="text_mention",
-                    user={"id": int(match.group(1)), "is_bot": False, "first_name": ""},
-                )
-            else:
-                checked = _checked_link(url)
-                if checked is None:
-                    continue
-                entity.update(type="text_link", url=checked)
-        elif tag == "pre":
-            last = entities[-1] if entities else None
-            if (
-                last is not None
-                and last["type"] == "code"
-                and (last["offset"], last["length"]) == (offset, length)
-                and last.get("language")
-            ):
-                last["type"] = "pre"
-                continue
-            entity["type"] = "pre"
-        else:  # code
-            last = entities[-1] if entities else None
-            if (
-                last is not None
-                and last["type"] == "pre"
-                and (last["offset"], last["length"]) == (offset, length)
-                and argument
-            ):
-                last["language"] = argument
-                continue
-            entity["type"] = "code"
-            if argument:
-                entity["language"] = argument
-        entities.append(entity)
-
-    if stack:
-        raise HtmlParseError(f"Can't find end tag corresponding to start tag {stack[-1][0]}")
-    if has_surrogate:
-        raise HtmlParseError(
-            "Text contains invalid Unicode characters after decoding HTML entities, check for "
-            "unmatched surrogate code units"
-        )
-    for entity in entities:
-        if entity["type"] == "code":
-            entity.pop("language", None)
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
-
-
 # --------------------------------------------------------------------------- misc helpers
 
 
@@ -714,7 +404,7 @@ def _check_markup(markup: Any) -> None:
             if data is not None and not 1 <= len(str(data).encode("utf-8")) <= CALLBACK_DATA_LIMIT:
                 raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
             url = button.get("url")
-            if url is not None and _checked_link(str(url)) is None:
+            if url is not None and checked_link(str(url)) is None:
                 raise ApiError(
                     400,
                     f"Bad Request: inline keyboard button URL '{url}' is invalid: Wrong HTTP URL",
