@@ -112,7 +112,30 @@ CREATE INDEX handoffs_waiting ON handoffs (opened_at)
     WHERE status = 'waiting' AND timeout_notified = 0;
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1]
+# A forum topic's id means something only in its group: after OPERATOR_CHAT_ID moves to another
+# group, the same ids come again. The topics opened before this have no group recorded: they
+# are kept, unclaimed (NULL), and only the operator group the bot runs with right after the
+# upgrade claims them (Handoffs.claim_topics); no other group ever matches them.
+MIGRATION_TOPIC_GROUPS = """
+CREATE TABLE topics_in_groups (
+    group_id INTEGER,              -- the operators' group; NULL: not claimed yet
+    topic_id INTEGER NOT NULL,
+    chat_id  INTEGER NOT NULL,     -- the customer's private chat
+    UNIQUE (group_id, topic_id),
+    UNIQUE (group_id, chat_id)
+);
+INSERT INTO topics_in_groups (group_id, topic_id, chat_id)
+    SELECT NULL, topic_id, chat_id FROM topics;
+DROP TABLE topics;
+ALTER TABLE topics_in_groups RENAME TO topics;
+INSERT OR REPLACE INTO meta (key, value)
+    SELECT 'unclaimed_topics', 'yes' WHERE EXISTS (SELECT 1 FROM topics);
+"""
+
+MIGRATIONS: list[str] = [
+    MIGRATION_1,
+    MIGRATION_TOPIC_GROUPS,
+]
 
 
 class StorageError(Exception):

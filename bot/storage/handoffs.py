@@ -49,25 +49,59 @@ _HANDOFF_COLUMNS = (
 class Handoffs(Database):
     """Live handoffs and the forum topic of each customer's chat."""
 
-    async def topic_for(self, chat_id: int) -> int | None:
-        row = await self._one("SELECT topic_id FROM topics WHERE chat_id = ?", (chat_id,))
+    # Set by _after_open when this process's open found topics from before groups were recorded.
+    _unclaimed_topics = False
+
+    async def _after_open(self) -> None:
+        await super()._after_open()
+
+        def take_flag(db: sqlite3.Connection) -> bool:
+            cursor = db.execute("DELETE FROM meta WHERE key = 'unclaimed_topics'")
+            return cursor.rowcount == 1
+
+        # Only this process may claim them: a later one may run with another group.
+        self._unclaimed_topics = await self._write(take_flag)
+
+    async def claim_topics(self, group_id: int) -> int:
+        """The topics stored before their group was, given to the operator group the bot runs
+        with right after the upgrade; how many. Later calls (and other processes) claim none:
+        by then OPERATOR_CHAT_ID may name another group, where those ids mean other topics."""
+        if not self._unclaimed_topics:
+            return 0
+        self._unclaimed_topics = False
+
+        def claim(db: sqlite3.Connection) -> int:
+            return db.execute(
+                "UPDATE OR IGNORE topics SET group_id = ? WHERE group_id IS NULL", (group_id,)
+            ).rowcount
+
+        return await self._write(claim)
+
+    async def topic_for(self, group_id: int, chat_id: int) -> int | None:
+        """The chat's topic in the operators' group ``group_id``, if the bot opened one."""
+        row = await self._one(
+            "SELECT topic_id FROM topics WHERE group_id = ? AND chat_id = ?", (group_id, chat_id)
+        )
         return None if row is None else int(row["topic_id"])
 
-    async def chat_for_topic(self, topic_id: int) -> int | None:
-        row = await self._one("SELECT chat_id FROM topics WHERE topic_id = ?", (topic_id,))
+    async def chat_for_topic(self, group_id: int, topic_id: int) -> int | None:
+        """The customer's chat of a topic the bot opened in ``group_id`` (None for any other)."""
+        row = await self._one(
+            "SELECT chat_id FROM topics WHERE group_id = ? AND topic_id = ?", (group_id, topic_id)
+        )
         return None if row is None else int(row["chat_id"])
 
-    async def set_topic(self, chat_id: int, topic_id: int) -> None:
-        """The operators' forum topic for this chat, replacing an old one."""
+    async def set_topic(self, group_id: int, chat_id: int, topic_id: int) -> None:
+        """The chat's topic in the operators' group ``group_id``, replacing an old one."""
 
         def upsert(db: sqlite3.Connection) -> None:
             db.execute(
-                "DELETE FROM topics WHERE topic_id = ? AND chat_id != ?", (topic_id, chat_id)
+                "DELETE FROM topics WHERE group_id = ? AND (topic_id = ? OR chat_id = ?)",
+                (group_id, topic_id, chat_id),
             )
             db.execute(
-                "INSERT INTO topics (chat_id, topic_id) VALUES (?, ?)"
-                " ON CONFLICT (chat_id) DO UPDATE SET topic_id = excluded.topic_id",
-                (chat_id, topic_id),
+                "INSERT INTO topics (group_id, topic_id, chat_id) VALUES (?, ?, ?)",
+                (group_id, topic_id, chat_id),
             )
 
         await self._write(upsert, savepoint=True)

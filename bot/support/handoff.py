@@ -174,6 +174,9 @@ class HandoffDesk:
     # ------------------------------------------------------------------ life cycle
 
     async def start(self, bot: Bot) -> None:
+        claimed = await self.db.claim_topics(self.operator_chat_id)
+        if claimed:
+            logger.info("%d topic(s) from before the upgrade kept in the operators' group", claimed)
         for handoff in await self.db.open_handoffs():
             self._open[handoff.chat_id] = handoff.id
         self._tasks = [
@@ -230,7 +233,7 @@ class HandoffDesk:
             lambda: bot.create_forum_topic(self.operator_chat_id, name[:TOPIC_NAME_CHARS])
         )
         topic_id = topic.message_thread_id
-        await self.db.set_topic(customer.chat_id, topic_id)
+        await self.db.set_topic(self.operator_chat_id, customer.chat_id, topic_id)
         await self._send_card(bot, customer, topic_id)
         return topic_id
 
@@ -276,7 +279,7 @@ class HandoffDesk:
     ) -> None:
         """Send something to the customer's topic; a deleted topic is recreated (with a new
         card) and the message sent again, so the customer is never lost."""
-        known = await self.db.topic_for(customer.chat_id)
+        known = await self.db.topic_for(self.operator_chat_id, customer.chat_id)
         topic_id = known if known is not None else await self._new_topic(bot, customer)
         try:
             await self._to_operators(lambda: send(topic_id))
@@ -297,7 +300,7 @@ class HandoffDesk:
         self._open[customer.chat_id] = handoff.id
 
         async def open_topic(bot: Bot) -> None:
-            topic_id = await self.db.topic_for(customer.chat_id)
+            topic_id = await self.db.topic_for(self.operator_chat_id, customer.chat_id)
             if topic_id is None:
                 await self._new_topic(bot, customer)
                 return
@@ -331,7 +334,7 @@ class HandoffDesk:
         """A line for the operators in the customer's topic (if the topic still exists)."""
 
         async def note(bot: Bot) -> None:
-            topic_id = await self.db.topic_for(chat_id)
+            topic_id = await self.db.topic_for(self.operator_chat_id, chat_id)
             if topic_id is None:
                 return
             try:
@@ -349,7 +352,9 @@ class HandoffDesk:
     # ------------------------------------------------------------------ the operator side
 
     async def customer_of(self, topic_id: int) -> int | None:
-        return await self.db.chat_for_topic(topic_id)
+        """The customer whose topic this is; None for a topic the bot did not open in this
+        group (the operators' own topics, or one of another group's ids)."""
+        return await self.db.chat_for_topic(self.operator_chat_id, topic_id)
 
     async def from_operator(self, bot: Bot, chat_id: int, message: Message) -> None:
         """Copy an operator's message to the customer. Writing in a closed conversation's

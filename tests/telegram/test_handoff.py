@@ -40,14 +40,17 @@ def data_of(call: Call) -> list[str]:
 class Support:
     """The bot polling the stand-in, with an operators' group that has topics."""
 
-    def __init__(self, fake: FakeTelegram, data_dir: Path, **settings: Any) -> None:
+    def __init__(
+        self, fake: FakeTelegram, data_dir: Path, operators: int = OPS, **settings: Any
+    ) -> None:
         self.fake = fake
         self.data_dir = data_dir
+        self.operators = operators
         self.settings = Settings(
             _env_file=None,
             bot_token=fake.token,
             data_dir=data_dir,
-            operator_chat_id=OPS,
+            operator_chat_id=operators,
             operator_rate=600,
             flood_burst=100,
             **settings,
@@ -57,7 +60,7 @@ class Support:
         self.dp: Dispatcher | None = None
         self.storage: Storage | None = None
         self.polling: asyncio.Task[None] | None = None
-        fake.add_chat(OPS, "supergroup", title="Hỗ trợ khách hàng", is_forum=True)
+        fake.add_chat(operators, "supergroup", title="Hỗ trợ khách hàng", is_forum=True)
 
     async def start(self) -> None:
         self.storage = await Storage.open(self.data_dir, retention_days=90)
@@ -94,7 +97,9 @@ class Support:
         mark = self.fake.mark()
         reply = await self.customer_says("cho tôi gặp nhân viên", user, name)
         assert reply.text == texts.HANDOFF_STARTED
-        card = await self.fake.wait_for("sendMessage", lambda c: c.chat_id == OPS, after=mark)
+        card = await self.fake.wait_for(
+            "sendMessage", lambda c: c.chat_id == self.operators, after=mark
+        )
         topic: int = card.params["message_thread_id"]
         return topic
 
@@ -103,7 +108,7 @@ class Support:
             text,
             user_id=HUNG,
             first_name="Hùng",
-            chat_id=OPS,
+            chat_id=self.operators,
             chat_type="supergroup",
             message_thread_id=topic,
             is_topic_message=True,
@@ -434,3 +439,68 @@ async def test_the_customer_can_end_the_conversation_and_rate_it(
     # Outside a handoff the command is one the bot does not know.
     unknown = await support.customer_says("/ketthuc")
     assert unknown.text == texts.UNKNOWN_COMMAND
+
+
+NEW_OPS = -1009876543210  # the operators' new forum group
+
+
+async def test_a_new_operator_group_never_mixes_its_topics_with_the_old_groups(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    support = Support(fake, tmp_path)
+    await support.start()
+    old_topic = await support.customer_asks_for_a_person()  # Lan is with the operators
+    await support.stop()
+
+    # OPERATOR_CHAT_ID moves to a new forum group, where the operators open a topic of their
+    # own that happens to get the id of Lan's topic in the old group.
+    support = Support(fake, tmp_path, operators=NEW_OPS)
+    await support.start()
+    try:
+        internal = 0
+        while internal < old_topic:
+            created = await support.bot.create_forum_topic(NEW_OPS, "Nội bộ")
+            internal = created.message_thread_id
+        assert internal == old_topic
+
+        mark = fake.mark()
+        support.operator_writes(internal, "Họp giao ban lúc 15 giờ nhé mọi người")
+        fake.user_text("Alo, mình vẫn đang chờ ạ")  # Lan, still with the operators
+        to_group = await support.copied(NEW_OPS, mark, 1)
+        await fake.wait_idle()
+
+        # Lan's message went to a topic the bot opened in the new group, with a card …
+        fresh = to_group[0].params["message_thread_id"]
+        assert fresh != internal
+        assert fake.topics(NEW_OPS)[fresh].name.startswith("Lan · ")
+        card = [c for c in fake.sent_messages(NEW_OPS) if c.params["message_thread_id"] == fresh]
+        assert texts.OPERATOR_CARD_TITLE.format(name="Lan") in (card[0].text or "")
+        # … and the operators' internal talk never reached Lan.
+        assert support.copies_to(LAN, mark) == []
+        seen_by_lan = [m.get("text", "") for m in fake.messages(LAN)]
+        assert not any("Họp giao ban" in text for text in seen_by_lan)
+
+        # The operators' reply in the new topic does reach her.
+        mark = fake.mark()
+        support.operator_writes(fresh, "Chào Lan, mình là Hùng.")
+        assert len(await support.copied(LAN, mark, 1)) == 1
+    finally:
+        await support.stop()
+
+
+async def test_a_message_in_a_topic_the_bot_did_not_open_is_not_relayed(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    created = await support.bot.create_forum_topic(OPS, "Nội bộ")  # the operators' own topic
+    assert created.message_thread_id != topic
+
+    mark = fake.mark()
+    support.operator_writes(created.message_thread_id, "Ai trực ca tối nay?")
+    support.operator_writes(topic, "Chào Lan, mình là Hùng.")
+    copies = await support.copied(LAN, mark, 1)
+    await fake.wait_idle()
+    assert len(support.copies_to(LAN, mark)) == 1
+    copied = fake.message(LAN, copies[0].result["message_id"])
+    assert copied is not None
+    assert copied["text"] == "Chào Lan, mình là Hùng."

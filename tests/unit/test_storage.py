@@ -34,6 +34,7 @@ HANDOFF_NO_RANKING = Decision("handoff", None, 0.0)
 # Local noon, far from any daylight-saving change: "today" and "7 days" are unambiguous.
 NOON = datetime(2025, 6, 15, 12, 0).timestamp()
 HOUR = 3600.0
+OPS = -1001234567890  # the operators' forum group
 
 
 @pytest.fixture
@@ -78,12 +79,12 @@ async def test_an_old_version_database_is_upgraded_and_keeps_its_data(
     question_id = await old.record_question(7, "CSO là gì?", ANSWER)
     key = old.user_key(7)
     await old.close()
-    assert _sql(tmp_path / DATABASE_NAME, "PRAGMA user_version") == [(1,)]
+    assert _sql(tmp_path / DATABASE_NAME, "PRAGMA user_version") == [(len(MIGRATIONS),)]
 
-    migration_2 = (
+    migration_next = (
         "ALTER TABLE questions ADD COLUMN language TEXT; UPDATE questions SET language = 'vi';"
     )
-    monkeypatch.setattr(bot.storage.database, "MIGRATIONS", [*MIGRATIONS, migration_2])
+    monkeypatch.setattr(bot.storage.database, "MIGRATIONS", [*MIGRATIONS, migration_next])
     new = await Storage.open(tmp_path, retention_days=90)
     try:
         record = await new.question(question_id)
@@ -93,7 +94,7 @@ async def test_an_old_version_database_is_upgraded_and_keeps_its_data(
     finally:
         await new.close()
     path = tmp_path / DATABASE_NAME
-    assert _sql(path, "PRAGMA user_version") == [(2,)]
+    assert _sql(path, "PRAGMA user_version") == [(len(MIGRATIONS) + 1,)]
     assert _sql(path, "SELECT text, language FROM questions") == [("CSO là gì?", "vi")]
 
 
@@ -110,7 +111,7 @@ async def test_a_failing_migration_changes_nothing(
         await Storage.open(tmp_path, retention_days=90)
 
     path = tmp_path / DATABASE_NAME
-    assert _sql(path, "PRAGMA user_version") == [(1,)]
+    assert _sql(path, "PRAGMA user_version") == [(len(MIGRATIONS),)]
     columns = [row[1] for row in _sql(path, "PRAGMA table_info(questions)")]
     assert "language" not in columns
     assert _sql(path, "SELECT text FROM questions") == [("CSO là gì?",)]
@@ -308,27 +309,27 @@ async def test_purge_forgets_the_chats_of_conversations_closed_long_ago(tmp_path
     storage = await Storage.open(tmp_path, retention_days=1)
     try:
         old = await storage.open_handoff(111, 111, at=NOON - 5 * DAY)
-        await storage.set_topic(111, 7)
+        await storage.set_topic(OPS, 111, 7)
         await storage.close_handoff(old.id, at=NOON - 4 * DAY)
         await storage.rate_handoff(old.id, 5)
         recent = await storage.open_handoff(222, 222, at=NOON - 3 * DAY)
-        await storage.set_topic(222, 8)
+        await storage.set_topic(OPS, 222, 8)
         await storage.close_handoff(recent.id, at=NOON - HOUR)
         still_open = await storage.open_handoff(333, 333, at=NOON - 3 * DAY)
-        await storage.set_topic(333, 9)
+        await storage.set_topic(OPS, 333, 9)
 
         await storage.purge_expired(now=NOON)
 
         forgotten = await storage.handoff(old.id)
         assert forgotten is not None
         assert (forgotten.chat_id, forgotten.rating) == (0, 5)  # the figures stay
-        assert await storage.topic_for(111) is None
-        assert await storage.chat_for_topic(7) is None
+        assert await storage.topic_for(OPS, 111) is None
+        assert await storage.chat_for_topic(OPS, 7) is None
         for handoff, chat, topic in ((recent, 222, 8), (still_open, 333, 9)):
             kept = await storage.handoff(handoff.id)
             assert kept is not None
             assert kept.chat_id == chat
-            assert await storage.topic_for(chat) == topic
+            assert await storage.topic_for(OPS, chat) == topic
     finally:
         await storage.close()
 
@@ -461,7 +462,7 @@ async def test_data_is_kept_across_close_and_reopen(tmp_path: Path) -> None:
     question_id = await storage.record_question(5, "CMO là gì?", ANSWER)
     await storage.record_vote(5, "cmo_role", True, question_id)
     handoff = await storage.open_handoff(500, 5)
-    await storage.set_topic(500, 77)
+    await storage.set_topic(OPS, 500, 77)
     key = storage.user_key(5)
     await storage.close()
 
@@ -473,7 +474,7 @@ async def test_data_is_kept_across_close_and_reopen(tmp_path: Path) -> None:
         assert record.text == "CMO là gì?"
         assert (await storage.stats()).votes_7d == (IntentVotes("cmo_role", 1, 0),)
         assert await storage.current_handoff(500) == handoff
-        assert await storage.topic_for(500) == 77
+        assert await storage.topic_for(OPS, 500) == 77
     finally:
         await storage.close()
 
@@ -541,21 +542,21 @@ async def test_waiting_handoffs_and_the_timeout_notice(storage: Storage) -> None
 
 
 async def test_topics_map_both_ways_and_a_new_topic_replaces_the_old(storage: Storage) -> None:
-    assert await storage.topic_for(500) is None
-    assert await storage.chat_for_topic(77) is None
+    assert await storage.topic_for(OPS, 500) is None
+    assert await storage.chat_for_topic(OPS, 77) is None
 
-    await storage.set_topic(500, 77)
-    assert await storage.topic_for(500) == 77
-    assert await storage.chat_for_topic(77) == 500
+    await storage.set_topic(OPS, 500, 77)
+    assert await storage.topic_for(OPS, 500) == 77
+    assert await storage.chat_for_topic(OPS, 77) == 500
 
-    await storage.set_topic(500, 78)  # the operators deleted the old topic
-    assert await storage.topic_for(500) == 78
-    assert await storage.chat_for_topic(78) == 500
-    assert await storage.chat_for_topic(77) is None
+    await storage.set_topic(OPS, 500, 78)  # the operators deleted the old topic
+    assert await storage.topic_for(OPS, 500) == 78
+    assert await storage.chat_for_topic(OPS, 78) == 500
+    assert await storage.chat_for_topic(OPS, 77) is None
 
-    await storage.set_topic(600, 78)  # a topic id belongs to one chat only
-    assert await storage.chat_for_topic(78) == 600
-    assert await storage.topic_for(500) is None
+    await storage.set_topic(OPS, 600, 78)  # a topic id belongs to one chat only
+    assert await storage.chat_for_topic(OPS, 78) == 600
+    assert await storage.topic_for(OPS, 500) is None
 
 
 # -- stats ----------------------------------------------------------------------------------
@@ -667,3 +668,68 @@ async def test_a_write_waits_for_another_writers_lock_without_blocking_the_event
     assert (record.id, record.text) == (question_id, "CSO là gì?")
     # Once the lock is gone, writes commit right away again.
     assert await storage.record_question(1, "CMO là gì?", ANSWER) == question_id + 1
+
+
+NEW_OPS = -1009876543210  # the operators' group after OPERATOR_CHAT_ID moved
+
+
+async def test_a_topic_id_means_a_topic_only_in_its_own_group(storage: Storage) -> None:
+    await storage.set_topic(OPS, 500, 77)
+    assert await storage.chat_for_topic(NEW_OPS, 77) is None  # the same id, another group
+    assert await storage.topic_for(NEW_OPS, 500) is None  # a new group: a new topic
+
+    await storage.set_topic(NEW_OPS, 600, 77)
+    assert await storage.chat_for_topic(NEW_OPS, 77) == 600
+    assert await storage.chat_for_topic(OPS, 77) == 500
+
+
+async def _database_with_old_topics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
+    """A database from before topics had their group, with Lan (chat 500) in topic 77; the id
+    of her open handoff."""
+    with monkeypatch.context() as patch:
+        patch.setattr(bot.storage.database, "MIGRATIONS", MIGRATIONS[:1])
+        old = await Storage.open(tmp_path, retention_days=90)
+        handoff = await old.open_handoff(500, 500)
+        await old.close()
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+        db.execute("INSERT INTO topics (chat_id, topic_id) VALUES (500, 77)")
+    return handoff.id
+
+
+async def test_old_topics_belong_to_the_group_the_upgraded_bot_runs_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handoff_id = await _database_with_old_topics(tmp_path, monkeypatch)
+
+    storage = await Storage.open(tmp_path, retention_days=90)
+    try:
+        assert await storage.chat_for_topic(OPS, 77) is None  # not before it is claimed
+        assert await storage.claim_topics(OPS) == 1
+        assert await storage.chat_for_topic(OPS, 77) == 500
+        assert await storage.topic_for(OPS, 500) == 77
+        handoff = await storage.current_handoff(500)
+        assert handoff is not None
+        assert handoff.id == handoff_id
+        assert await storage.claim_topics(NEW_OPS) == 0  # claimed once, by one group
+        assert await storage.chat_for_topic(NEW_OPS, 77) is None
+    finally:
+        await storage.close()
+
+
+async def test_old_topics_not_claimed_at_the_upgrade_never_match_a_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _database_with_old_topics(tmp_path, monkeypatch)
+    upgraded = await Storage.open(tmp_path, retention_days=90)  # e.g. a report from the CLI
+    await upgraded.close()
+
+    storage = await Storage.open(tmp_path, retention_days=90)  # later, with a new group
+    try:
+        assert await storage.claim_topics(NEW_OPS) == 0
+        assert await storage.chat_for_topic(NEW_OPS, 77) is None
+        assert await storage.topic_for(NEW_OPS, 500) is None
+        assert _sql(tmp_path / DATABASE_NAME, "SELECT group_id, topic_id, chat_id FROM topics") == [
+            (None, 77, 500)
+        ]  # kept
+    finally:
+        await storage.close()
