@@ -25,11 +25,19 @@ DEFAULT_EVAL = PROJECT_ROOT / "tests" / "data" / "eval.jsonl"
 EXIT_CONFIG = 2
 
 
-def build_assistant(settings: Settings) -> Assistant:
-    knowledge: Knowledge = load_knowledge(settings.knowledge_file).with_email(
-        settings.contact_email
-    )
+def build_assistant(settings: Settings, knowledge_file: Path | None = None) -> Assistant:
+    """The assistant on KNOWLEDGE_FILE, or on `knowledge_file` when a command names one."""
+    path = knowledge_file or settings.knowledge_file
+    knowledge: Knowledge = load_knowledge(path).with_email(settings.contact_email)
     return Assistant(knowledge, Engine(knowledge, settings.thresholds))
+
+
+def cmd_check(path: Path, knowledge: Knowledge, out: TextIO, err: TextIO) -> int:
+    """OK with the number of entries; what deserves a look (not an error) on stderr."""
+    out.write(texts.CHECK_OK.format(path=path, entries=len(knowledge.entries)) + "\n")
+    for warning in knowledge.warnings():
+        err.write(texts.CHECK_WARNING.format(path=path, warning=warning) + "\n")
+    return 0
 
 
 def render(reply: Reply) -> str:
@@ -180,7 +188,11 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     ev = sub.add_parser("eval", help="metrics on a labelled JSONL file")
     ev.add_argument("file", nargs="?", type=Path, default=DEFAULT_EVAL)
-    sub.add_parser("check", help="validate the knowledge file")
+    ev.add_argument(
+        "--knowledge", type=Path, metavar="PATH", help="knowledge file (default KNOWLEDGE_FILE)"
+    )
+    ck = sub.add_parser("check", help="validate the knowledge file")
+    ck.add_argument("path", nargs="?", type=Path, help="knowledge file (default KNOWLEDGE_FILE)")
     sub.add_parser("stats", help="figures from the database in DATA_DIR")
     un = sub.add_parser("unanswered", help="questions the bot could not answer, grouped")
     un.add_argument("--days", type=_positive_int, default=30, help="look back N days (30)")
@@ -192,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = load_settings()
-        assistant = build_assistant(settings)
+        assistant = build_assistant(
+            settings, getattr(args, "knowledge", None) or getattr(args, "path", None)
+        )
     except (ConfigError, KnowledgeError) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
@@ -202,8 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "chat":
             print(texts.CHAT_NO_TOKEN)
     if command == "check":
-        print(f"{settings.knowledge_file}: OK ({len(assistant.knowledge.entries)} entries)")
-        return 0
+        path = args.path or settings.knowledge_file
+        return cmd_check(path, assistant.knowledge, sys.stdout, sys.stderr)
     if command == "ask":
         return cmd_ask(assistant, args.question, args.json, sys.stdout)
     if command == "chat":

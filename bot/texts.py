@@ -4,7 +4,10 @@ layer escapes it before sending."""
 
 from __future__ import annotations
 
-from bot.engine.knowledge import Contact
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the knowledge schema reads its default texts from here
+    from bot.engine.knowledge import Contact
 
 SUGGEST_INTRO = "Mình chưa chắc đã hiểu đúng ý bạn. Có phải bạn muốn hỏi…"
 SUGGEST_NONE = "Không phải — gặp nhân viên hỗ trợ"
@@ -14,7 +17,9 @@ HANDOFF_INTRO = (
 )
 HANDOFF_CHOSEN = "Vâng, mình chuyển bạn tới đội ngũ hỗ trợ. Bạn có thể liên hệ:"
 RELATED_INTRO = "Bạn có thể hỏi tiếp:"
-EMPTY_QUESTION = "Bạn hãy nhập câu hỏi bằng chữ nhé, ví dụ: «CSO và CMO khác nhau thế nào?»"
+EMPTY_QUESTION = (
+    "Bạn hãy nhập câu hỏi bằng chữ nhé. Gõ /help để xem những chủ đề mình có thể trả lời."
+)
 
 CONTACT_PHONE = "📞 Điện thoại: {phone}"
 CONTACT_EMAIL = "✉️ Email: {email}"
@@ -41,7 +46,7 @@ FEEDBACK_THANKS_UP = "Cảm ơn bạn đã đánh giá! 👍"
 FEEDBACK_THANKS_DOWN = "Cảm ơn bạn đã góp ý, mình sẽ cố gắng trả lời tốt hơn."
 NON_TEXT = (
     "Hiện mình chỉ đọc được tin nhắn chữ thôi ạ. "
-    "Bạn vui lòng gõ câu hỏi của mình, ví dụ: «CMO cần những kỹ năng gì?»"
+    "Bạn vui lòng gõ câu hỏi của mình, hoặc gõ /help để xem các chủ đề."
 )
 STALE_BUTTON = "Nút này đã hết hạn. Bạn vui lòng gõ lại câu hỏi nhé."
 FEEDBACK_UP = "👍"
@@ -51,7 +56,7 @@ START_GREETING_ANONYMOUS = "Xin chào bạn! 👋"
 START_TOPICS = "Bạn muốn tìm hiểu chủ đề nào?"
 CONTACT_CARD_NAME = "Hỗ trợ khách hàng"
 HANDOFF_QUESTION = "Câu hỏi bạn đã gửi: «{question}»"
-MENTION_ONLY = "Mình đây! Bạn muốn hỏi gì về CSO hoặc CMO ạ?"
+MENTION_ONLY = "Mình đây! Bạn muốn hỏi gì ạ?"
 UNKNOWN_COMMAND = (
     "Mình chưa hiểu lệnh này. Bạn có thể dùng /start, /help, /contact "
     "hoặc gõ câu hỏi trực tiếp nhé."
@@ -59,17 +64,6 @@ UNKNOWN_COMMAND = (
 ERROR_REPLY = (
     "Xin lỗi bạn, mình vừa gặp sự cố nên chưa trả lời được. "
     "Bạn vui lòng thử lại sau ít phút, hoặc gõ /contact để liên hệ đội ngũ hỗ trợ."
-)
-
-TOPIC_BUTTONS: tuple[tuple[str, str], ...] = (
-    ("cso_role", "CSO"),
-    ("cmo_role", "CMO"),
-    ("cso_vs_cmo", "Khác biệt"),
-    ("collaboration", "Hợp tác"),
-    ("when_needed", "Khi nào cần"),
-    ("cso_skills", "Kỹ năng CSO"),
-    ("cmo_skills", "Kỹ năng CMO"),
-    ("contact", "Liên hệ"),
 )
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -202,7 +196,7 @@ ADMIN_ASSIGN_NO_QUESTION = (
 ADMIN_ASSIGN_GONE = "Nhóm này đã được xử lý rồi. Gõ /unanswered để xem danh sách mới."
 ADMIN_ASSIGN_FAILED = "Chưa sửa được tệp kiến thức nên bot vẫn dùng nội dung cũ. Lỗi: {error}"
 ADMIN_ASSIGN_USAGE = (
-    "Cách dùng: /assign <số câu hỏi> <mã chủ đề>, ví dụ: /assign 42 cso_role\n"
+    "Cách dùng: /assign <số câu hỏi> <mã chủ đề>, ví dụ: /assign 42 contact\n"
     "Số câu hỏi (#42) có trên các nút dưới danh sách /unanswered (bấm nút để chọn chủ đề "
     "ngay) và ở cột ma_cau_hoi của tệp CSV.\n\nCác mã chủ đề:"
 )
@@ -235,5 +229,30 @@ def contact_lines(contact: Contact) -> list[str]:
 
 
 CLI_DESCRIPTION = (
-    "Trợ lý hỗ trợ khách hàng về CSO và CMO (Telegram, trò chuyện trên máy, đánh giá)."
+    "Trợ lý trả lời câu hỏi thường gặp của khách hàng (Telegram, trò chuyện trên máy, đánh giá)."
+)
+
+# Small talk for a knowledge file without entries of its own (a file's "texts" override them)
+DEFAULT_SMALL_TALK_TITLES = {
+    "greeting": "Xin chào",
+    "thanks": "Cảm ơn",
+    "goodbye": "Tạm biệt",
+    "help": "Bot có thể giúp gì?",
+}
+DEFAULT_GREETING = "Xin chào bạn! Mình có thể giúp gì cho bạn ạ?"
+DEFAULT_THANKS = "Không có gì ạ! Bạn cần hỏi thêm gì cứ nhắn cho mình nhé."
+DEFAULT_GOODBYE = "Tạm biệt bạn! Khi cần, bạn cứ quay lại hỏi mình nhé."
+DEFAULT_ABOUT = (
+    "Mình là trợ lý tự động (bot) của {organization}, trả lời các câu hỏi thường gặp; "
+    "khi cần, mình chuyển bạn tới nhân viên hỗ trợ."
+)
+DEFAULT_HELP_TOPICS = "Bạn có thể hỏi mình về:"
+DEFAULT_HELP_END = "Bạn cứ gõ câu hỏi, hoặc gõ /contact để liên hệ nhân viên hỗ trợ."
+HELP_TOPICS_SHOWN = 12
+
+# `python -m bot check`
+CHECK_OK = "{path}: OK ({entries} entries)"
+CHECK_WARNING = "{path}: warning: {warning}"
+CHECK_FEW_QUESTIONS = (
+    "entry {id!r} has {count} phrasing(s); {minimum} or more help the bot recognise it"
 )

@@ -1,28 +1,40 @@
-"""The knowledge file: its schema, and loading it with one clear message when it is wrong."""
+"""The knowledge file: its schema, and loading it with one clear message when it is wrong.
+
+Any business can write one: entries with ids of its own, a contact block, and optionally
+the texts that name the business (greeting, help, topic menu) and its own vocabulary
+(synonyms, subjects it does not cover, look-alikes of what it does cover). Small talk
+(greeting, thanks, goodbye, help) works without entries of its own: generic defaults fill
+the ids the file leaves out.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-# The ids are a contract with evaluation sets written outside the project.
-INTENT_IDS: tuple[str, ...] = (
-    "cso_vs_cmo", "cso_role", "cso_responsibilities", "cmo_role", "cmo_responsibilities",
-    "cso_skills", "cmo_skills", "collaboration", "collaboration_tips", "when_needed",
-    "small_business", "summary", "contact", "greeting", "thanks", "goodbye", "help",
-)  # fmt: skip
-SMALL_TALK: frozenset[str] = frozenset({"greeting", "thanks", "goodbye", "help"})
-PLACEHOLDER_EMAIL = "[email protected]"
+from bot import texts
 
-Role = Literal["cso", "cmo", "both"]
+SMALL_TALK: frozenset[str] = frozenset({"greeting", "thanks", "goodbye", "help"})
+CONTACT = "contact"
+PLACEHOLDER_EMAIL = "[email protected]"
+ID_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+BUTTON_MAX = 24
+FEW_QUESTIONS = 5  # `check` warns below this many phrasings: the matcher needs variety
+MENU_SIZE = 8
 
 
 class KnowledgeError(Exception):
     """The knowledge file cannot be used; the message names the file, entry and field."""
+
+
+def _no_blank(values: list[str]) -> list[str]:
+    values = [v.strip() for v in values]
+    if any(not v for v in values):
+        raise ValueError("contains an empty string")
+    return values
 
 
 class Contact(BaseModel):
@@ -38,32 +50,93 @@ class Contact(BaseModel):
     @field_validator("email")
     @classmethod
     def _real_email(cls, value: str) -> str:
-        # The article's web page hid its address behind this placeholder: it is not an email.
+        # A web page may hide its address behind this placeholder: it is not an email.
         if value and ("@" not in value or "protected" in value):
             raise ValueError("not a real email address (leave it empty and set CONTACT_EMAIL)")
         return value
 
 
+def button_from_title(title: str) -> str:
+    """A button label from a title: cut at a word boundary to BUTTON_MAX characters."""
+    title = " ".join(title.split()).rstrip("?!.:;,… ")
+    if len(title) <= BUTTON_MAX:
+        return title
+    cut = title[: BUTTON_MAX + 1].rsplit(" ", 1)[0] if " " in title[:BUTTON_MAX] else ""
+    cut = cut.rstrip(",;:–-—/&( ")
+    return cut if cut else title[: BUTTON_MAX - 1].rstrip() + "…"
+
+
 class Entry(BaseModel):
+    # Extra fields are kept (a file may carry notes of its own, or older fields).
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
 
-    id: str
-    title: str = Field(min_length=1, max_length=60)
-    button: str = Field(min_length=1, max_length=24)
-    role: Role | None = None
-    topic: str = Field(min_length=1)
-    questions: list[str] = Field(min_length=6)
-    keywords: list[str] = Field(default_factory=list)
+    id: str = Field(pattern=ID_PATTERN)
+    title: str = Field(min_length=1, max_length=120)
+    questions: list[str] = Field(min_length=1)
     answer: str = Field(min_length=1)
+    button: str = Field(default="", max_length=BUTTON_MAX)
+    keywords: list[str] = Field(default_factory=list)
     related: list[str] = Field(default_factory=list)
+    # Facets for follow-ups: "còn X thì sao?" after an answer about one subject's aspect
+    # means the same aspect of subject X (and "còn Y?" the same subject's aspect Y).
+    subject: str | None = None
+    aspect: str | None = None
 
-    @field_validator("questions", "keywords")
+    _no_blank = field_validator("questions", "keywords")(_no_blank)
+
+    @model_validator(mode="after")
+    def _default_button(self) -> Entry:
+        if not self.button:
+            self.button = button_from_title(self.title)
+        return self
+
+
+class Texts(BaseModel):
+    """What the bot says that names the business; every field falls back to a generic text."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    start: str | None = Field(default=None, min_length=1)  # /start, after "Xin chào …!"
+    help: str | None = Field(default=None, min_length=1)  # when the file has no `help` entry
+    about: str | None = Field(default=None, min_length=1)  # "I am …": the bot describes itself
+    menu_title: str | None = Field(default=None, min_length=1)
+    example: str | None = Field(default=None, min_length=1)  # a question to show as example
+    greeting: str | None = Field(default=None, min_length=1)
+    thanks: str | None = Field(default=None, min_length=1)
+    goodbye: str | None = Field(default=None, min_length=1)
+
+
+class Vocabulary(BaseModel):
+    """The business's own words. Keys and variants are compared without diacritics."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    # canonical term -> its variants, abbreviations and English equivalents
+    synonyms: dict[str, list[str]] = Field(default_factory=dict)
+    # subjects the file deliberately does not cover: the bot hands off rather than guess
+    out_of_scope: list[str] = Field(default_factory=list)
+    # names that look like a covered subject but are not it (CTO beside CSO): handed off
+    look_alikes: list[str] = Field(default_factory=list)
+    # words that say nothing about which answer is wanted, in this business
+    ignore: list[str] = Field(default_factory=list)
+
+    _no_blank = field_validator("out_of_scope", "look_alikes", "ignore")(_no_blank)
+
+    @field_validator("synonyms")
     @classmethod
-    def _no_blank(cls, values: list[str]) -> list[str]:
-        values = [v.strip() for v in values]
-        if any(not v for v in values):
-            raise ValueError("contains an empty string")
-        return values
+    def _groups(cls, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        for term, variants in groups.items():
+            if not term.strip():
+                raise ValueError("a synonym group has an empty term")
+            _no_blank(variants)
+        return {term.strip(): [v.strip() for v in variants] for term, variants in groups.items()}
+
+
+class MenuItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: str
+    label: str = Field(default="", max_length=BUTTON_MAX)
 
 
 class Knowledge(BaseModel):
@@ -72,16 +145,26 @@ class Knowledge(BaseModel):
     version: int = 1
     contact: Contact
     entries: list[Entry] = Field(min_length=1)
+    texts: Texts = Field(default_factory=Texts)
+    vocabulary: Vocabulary = Field(default_factory=Vocabulary)
+    # The /start topic buttons: entry ids, or {"id", "label"}; default: the first topics.
+    menu: list[MenuItem] = Field(default_factory=list)
+
+    @field_validator("menu", mode="before")
+    @classmethod
+    def _menu_items(cls, items: object) -> object:
+        if isinstance(items, list):
+            return [{"id": item} if isinstance(item, str) else item for item in items]
+        return items
 
     @model_validator(mode="after")
     def _consistent(self) -> Knowledge:
         seen: set[str] = set()
         for index, entry in enumerate(self.entries):
-            where = f"entries[{index}] ({entry.id})"
-            if entry.id not in INTENT_IDS:
-                raise ValueError(f"{where}: field 'id': unknown intent id {entry.id!r}")
             if entry.id in seen:
-                raise ValueError(f"{where}: field 'id': duplicate id {entry.id!r}")
+                raise ValueError(
+                    f"entries[{index}] ({entry.id}): field 'id': duplicate id {entry.id!r}"
+                )
             seen.add(entry.id)
         for index, entry in enumerate(self.entries):
             for related in entry.related:
@@ -90,9 +173,10 @@ class Knowledge(BaseModel):
                         f"entries[{index}] ({entry.id}): field 'related': "
                         f"unknown related id {related!r}"
                     )
-        missing = [i for i in INTENT_IDS if i not in seen]
-        if missing:
-            raise ValueError(f"entries: missing intent ids {', '.join(missing)}")
+        for index, item in enumerate(self.menu):
+            if item.id not in seen and item.id not in SMALL_TALK:
+                raise ValueError(f"menu[{index}]: unknown id {item.id!r}")
+        self.entries.extend(_default_small_talk(self, seen))
         return self
 
     @cached_property
@@ -104,11 +188,69 @@ class Knowledge(BaseModel):
         """The entry of `intent`; KeyError for an unknown id."""
         return self.by_id[intent]
 
+    def topics(self) -> list[Entry]:
+        """The entries that answer a business question (no small talk, no contact)."""
+        return [e for e in self.entries if e.id not in SMALL_TALK and e.id != CONTACT]
+
+    def menu_items(self) -> list[tuple[str, str]]:
+        """(intent, label) of the /start topic buttons."""
+        if self.menu:
+            return [(i.id, i.label or self.entry(i.id).button) for i in self.menu]
+        chosen = [e.id for e in self.topics()[: MENU_SIZE - 1]]
+        if CONTACT in self.by_id:
+            chosen.append(CONTACT)
+        return [(intent, self.entry(intent).button) for intent in chosen]
+
+    def example_question(self) -> str:
+        """A question to show users as an example of what they can ask."""
+        if self.texts.example:
+            return self.texts.example
+        topics = self.topics()
+        return topics[0].questions[0] if topics else self.entries[0].questions[0]
+
+    def warnings(self) -> list[str]:
+        """What `check` points out without refusing the file."""
+        return [
+            texts.CHECK_FEW_QUESTIONS.format(
+                id=entry.id, count=len(entry.questions), minimum=FEW_QUESTIONS
+            )
+            for entry in self.entries
+            if len(entry.questions) < FEW_QUESTIONS and not getattr(entry, "generic", False)
+        ]
+
     def with_email(self, email: str) -> Knowledge:
         """The contact block with the configured email (the file itself keeps it empty)."""
         if not email:
             return self
         return self.model_copy(update={"contact": self.contact.model_copy(update={"email": email})})
+
+
+def _default_small_talk(knowledge: Knowledge, present: set[str]) -> list[Entry]:
+    """Generic entries for the small-talk ids the file leaves out. Their phrasings live in
+    the lexicon (the matcher adds them to every file's small talk); these need none of
+    their own beyond the title."""
+    own = knowledge.texts
+    about = own.about or texts.DEFAULT_ABOUT.format(organization=knowledge.contact.organization)
+    topics = [e.title for e in knowledge.entries if e.id not in SMALL_TALK and e.id != CONTACT]
+    shown = topics[: texts.HELP_TOPICS_SHOWN]
+    help_answer = own.help or "\n".join(
+        [about, texts.DEFAULT_HELP_TOPICS, *(f"• {t}" for t in shown), texts.DEFAULT_HELP_END]
+    )
+    answers = {
+        "greeting": own.greeting or texts.DEFAULT_GREETING,
+        "thanks": own.thanks or texts.DEFAULT_THANKS,
+        "goodbye": own.goodbye or texts.DEFAULT_GOODBYE,
+        "help": help_answer,
+    }
+    entries = []
+    for intent in ("greeting", "thanks", "goodbye", "help"):
+        if intent in present:
+            continue
+        title = texts.DEFAULT_SMALL_TALK_TITLES[intent]
+        entries.append(
+            Entry(id=intent, title=title, questions=[title], answer=answers[intent], generic=True)
+        )
+    return entries
 
 
 def _describe(error: ValidationError, data: object) -> str:
@@ -125,8 +267,8 @@ def _describe(error: ValidationError, data: object) -> str:
                     entry_id = str(item.get("id", "?"))
         parts.append(f"entries[{loc[1]}] ({entry_id})")
         loc = loc[2:]
-    elif loc and loc[0] == "contact":
-        parts.append("contact")
+    elif loc and loc[0] in ("contact", "texts", "vocabulary", "menu"):
+        parts.append(str(loc[0]))
         loc = loc[1:]
     if loc:
         parts.append("field " + repr(".".join(str(p) for p in loc)))

@@ -40,10 +40,16 @@ FOLLOW_UP_STARTS: tuple[tuple[str, ...], ...] = (
 )  # fmt: skip
 FOLLOW_UP_ENDS: tuple[tuple[str, ...], ...] = (("thi", "sao"), ("the", "nao"), ("sao",))
 TOPIC_TOKENS: dict[str, str] = {
-    "vai_tro": "role",
-    "trach_nhiem": "responsibilities",
-    "ki_nang": "skills",
+    "vai_tro": "vai trò",
+    "trach_nhiem": "trách nhiệm",
+    "ki_nang": "kỹ năng",
 }
+
+
+def _role(subject: str | None) -> str | None:
+    role = subject.casefold() if subject else None
+    return role if role in ROLE_TOKENS else None
+
 
 # A folded Vietnamese syllable: such a word is a real word we do not know ("tách"), not a
 # typo, so it is never "corrected" into a known one ("trách").
@@ -101,7 +107,7 @@ class Engine:
         self.knowledge = knowledge
         self.thresholds = thresholds or Thresholds()
         self._by_role_topic: dict[tuple[str | None, str], str] = {
-            (e.role, e.topic): e.id for e in knowledge.entries
+            (_role(e.subject), e.aspect or ""): e.id for e in knowledge.entries
         }
         strong: dict[str, set[str]] = defaultdict(set)
         weak: dict[str, set[str]] = defaultdict(set)
@@ -156,7 +162,7 @@ class Engine:
         self._rows: list[_Row] = [
             _Row(
                 entry.id,
-                entry.role if entry.role in ROLE_TOKENS else None,
+                _role(entry.subject),
                 list(dict.fromkeys(" ".join(sorted(doc.split())) for doc in self._docs[entry.id])),
                 tuple(self._signature[entry.id].items()),
                 self._signature_total[entry.id],
@@ -302,7 +308,8 @@ class Engine:
     ) -> Decision | None:
         """ "còn CMO thì sao?" after a CSO-skills answer means the CMO's skills."""
         previous = self.knowledge.entry(previous_intent)
-        if previous.role not in ROLE_TOKENS:
+        previous_role = _role(previous.subject)
+        if previous_role is None:
             return None
         marked = any(tokens[: len(m)] == m for m in FOLLOW_UP_STARTS) or any(
             tokens[-len(m) :] == m for m in FOLLOW_UP_ENDS
@@ -315,8 +322,8 @@ class Engine:
         # Only short questions made of a role and/or a topic are treated as follow-ups.
         if len(rest) > 1 or (not roles and not topics) or len(set(roles)) > 1:
             return None
-        role = roles[0] if roles else previous.role
-        topic = topics[0] if topics else previous.topic
+        role = roles[0] if roles else previous_role
+        topic = topics[0] if topics else previous.aspect or ""
         intent = self._by_role_topic.get((role, topic))
         if intent is None or (intent == previous_intent and not topics):
             return None

@@ -1,7 +1,7 @@
 """Inline keyboards and the callback data behind their buttons.
 
 Callback data is built with aiogram's CallbackData factories: a one-letter prefix and an
-intent id (`t:cmo_skills`, `f:cmo_skills:up`), far below Telegram's 64-byte limit and never
+intent id (`t:plans_prices`, `f:plans_prices:up`), far below Telegram's 64-byte limit and never
 containing anything the user typed.
 """
 
@@ -84,9 +84,9 @@ def _grid(buttons: Iterable[InlineKeyboardButton], width: int) -> list[list[Inli
     return rows
 
 
-def topics_keyboard() -> InlineKeyboardMarkup:
-    """The /start menu: texts.TOPIC_BUTTONS, two a row."""
-    choices = (Choice(intent, label) for intent, label in texts.TOPIC_BUTTONS)
+def topics_keyboard(items: Iterable[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """The /start menu: the knowledge's topic buttons (intent, label), two a row."""
+    choices = (Choice(intent, label) for intent, label in items)
     return InlineKeyboardMarkup(inline_keyboard=_grid(map(_topic_button, choices), 2))
 
 

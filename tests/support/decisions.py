@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.engine.knowledge import INTENT_IDS
 from bot.engine.matcher import Decision
+from tests.support.contract import INTENT_IDS
 
 
 def assert_well_formed(decision: Decision) -> None:

@@ -37,13 +37,13 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 from bot import texts
 from bot.cli import build_assistant
 from bot.engine.assistant import Assistant
-from bot.engine.knowledge import INTENT_IDS
 from bot.settings import DEFAULT_KNOWLEDGE, Settings
 from bot.storage import Storage
 from bot.telegram.app import build_dispatcher
 from bot.telegram.handlers.common import QUOTED_QUESTION_LIMIT
 from bot.telegram.keyboards import FeedbackCb, TopicCb
 from bot.telegram.text import quote, shorten
+from tests.support.contract import INTENT_IDS
 from tests.support.conversation import (
     BOT,
     CALLBACK_ANSWER_LIMIT,

@@ -68,8 +68,16 @@ def file(name: str) -> BufferedInputFile:
 
 METHODS: dict[str, TelegramMethod[Any]] = {
     "answer with related topics and 👍/👎, quoting": answer_with_buttons(),
-    "start menu": SendMessage(chat_id=1, text="Xin chào", reply_markup=topics_keyboard()),
-    "a text saying null": SendMessage(chat_id=1, text="null", reply_markup=topics_keyboard()),
+    "start menu": SendMessage(
+        chat_id=1,
+        text="Xin chào",
+        reply_markup=topics_keyboard([("contact", "Liên hệ"), ("help", "Hướng dẫn")]),
+    ),
+    "a text saying null": SendMessage(
+        chat_id=1,
+        text="null",
+        reply_markup=topics_keyboard([("contact", "Liên hệ"), ("help", "Hướng dẫn")]),
+    ),
     "explicit parse mode and link preview": SendMessage(
         chat_id=1,
         text="*x*",

@@ -14,9 +14,11 @@ import pytest
 
 from bot.cli import build_assistant
 from bot.engine.assistant import Assistant
-from bot.engine.knowledge import INTENT_IDS, PLACEHOLDER_EMAIL, KnowledgeError, load_knowledge
+from bot.engine.knowledge import PLACEHOLDER_EMAIL, KnowledgeError, load_knowledge
+from bot.engine.matcher import Engine
 from bot.engine.replies import HANDOFF
 from bot.settings import DEFAULT_KNOWLEDGE, PROJECT_ROOT, load_settings
+from tests.support.contract import INTENT_IDS
 from tests.support.settings_env import SETTINGS_ENV, clean_env
 
 EVAL_FILE = PROJECT_ROOT / "tests" / "data" / "eval.jsonl"
@@ -101,16 +103,23 @@ def _empty_questions(data: Data) -> None:
     data["entries"][_index(data, "summary")]["questions"] = []
 
 
-def _five_questions(data: Data) -> None:
-    entry = data["entries"][_index(data, "summary")]
-    entry["questions"] = entry["questions"][:5]
-
-
-def _unknown_intent(data: Data) -> None:
+def _bad_id(data: Data) -> None:
     entry = copy.deepcopy(data["entries"][_index(data, "cso_role")])
-    entry["id"] = "cto_role"
+    entry["id"] = "Giờ mở cửa"
     entry["related"] = []
     data["entries"].append(entry)
+
+
+def _long_button(data: Data) -> None:
+    data["entries"][_index(data, "summary")]["button"] = "Một nút bấm dài hơn hai mươi tư ký tự"
+
+
+def _unknown_menu_id(data: Data) -> None:
+    data["menu"] = ["summary", "opening_hours"]
+
+
+def _unknown_vocabulary_field(data: Data) -> None:
+    data["vocabulary"] = {"synonym": {"hóa đơn": ["hđ"]}}
 
 
 def _no_phone(data: Data) -> None:
@@ -127,9 +136,11 @@ def _placeholder_email(data: Data) -> None:
         (_missing_answer, "cso_skills", "answer", "required"),
         (_duplicate_id, "cmo_role", "id", "duplicate"),
         (_unknown_related, "cso_role", "related", "cfo_role"),
-        (_empty_questions, "summary", "questions", "6"),
-        (_five_questions, "summary", "questions", "6"),
-        (_unknown_intent, "cto_role", "id", "unknown"),
+        (_empty_questions, "summary", "questions", "at least 1"),
+        (_bad_id, "Giờ mở cửa", "id", "pattern"),
+        (_long_button, "summary", "button", "24"),
+        (_unknown_menu_id, "menu", "opening_hours", "unknown"),
+        (_unknown_vocabulary_field, "vocabulary", "synonym", "extra"),
         (_no_phone, "contact", "phone", "required"),
         (_placeholder_email, "contact", "email", "email"),
     ],
@@ -257,3 +268,86 @@ def test_the_placeholder_email_never_reaches_a_user(
     for text in _every_reply_text(assistant):
         assert PLACEHOLDER_EMAIL not in text
         assert "email protected" not in text.casefold()
+
+
+# -- any business's file ----------------------------------------------------------------------
+
+INTERNET = PROJECT_ROOT / "tests" / "data" / "domains" / "internet" / "knowledge.json"
+
+
+def _shop() -> Data:
+    """A small shop's file as a support team would start it: two topics, no small talk."""
+    return {
+        "contact": {
+            "organization": "Tiệm bánh Hoa Mai",
+            "phone": "0909123456",
+            "address": "12 Lý Thường Kiệt, Hà Nội",
+            "hours": "8:00–21:00",
+        },
+        "entries": [
+            {
+                "id": "opening_hours",
+                "title": "Giờ mở cửa của tiệm bánh vào các ngày trong tuần",
+                "questions": ["Tiệm mở cửa mấy giờ?", "Chủ nhật tiệm có mở không?"],
+                "answer": "Tiệm mở cửa từ 8:00 đến 21:00 tất cả các ngày.",
+            },
+            {
+                "id": "delivery_fee_inner",
+                "title": "Phí giao hàng nội thành",
+                "questions": ["Phí ship nội thành bao nhiêu?"],
+                "answer": "Giao nội thành 20.000đ.",
+                "subject": "nội thành",
+                "aspect": "phí giao hàng",
+            },
+        ],
+    }
+
+
+def test_another_business_file_is_accepted_as_it_comes(tmp_path: Path) -> None:
+    knowledge = load_knowledge(INTERNET)
+    assert "plans_prices" in knowledge.by_id
+    result = _check(tmp_path, INTERNET)
+    assert result.returncode == 0, result.stderr
+    assert "OK (21 entries)" in result.stdout
+
+
+def test_check_warns_but_accepts_an_entry_with_few_phrasings(tmp_path: Path) -> None:
+    result = _check(tmp_path, _write(tmp_path / "shop.json", _shop()))
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 2, result.stderr
+    assert "opening_hours" in warnings[0]
+    assert "warning" in warnings[0]
+    assert "delivery_fee_inner" in warnings[1]
+
+
+def test_a_missing_button_is_the_title_cut_at_a_word(tmp_path: Path) -> None:
+    knowledge = load_knowledge(_write(tmp_path / "shop.json", _shop()))
+    assert knowledge.entry("opening_hours").button == "Giờ mở cửa của tiệm bánh"
+    assert knowledge.entry("delivery_fee_inner").button == "Phí giao hàng nội thành"
+    for entry in knowledge.entries:
+        assert 0 < len(entry.button) <= 24
+
+
+def test_small_talk_works_in_a_file_without_it(tmp_path: Path) -> None:
+    knowledge = load_knowledge(_write(tmp_path / "shop.json", _shop()))
+    assistant = Assistant(knowledge, Engine(knowledge))
+    help_text = assistant.choose("help").text
+    assert "Tiệm bánh Hoa Mai" in help_text
+    assert "Phí giao hàng nội thành" in help_text
+    for question, intent in [("xin chào", "greeting"), ("cảm ơn nhé", "thanks")]:
+        reply = assistant.ask(question)
+        assert (reply.decision.action, reply.decision.intent) == ("answer", intent)
+        assert reply.text
+
+
+def test_the_file_names_its_own_texts_and_menu(tmp_path: Path) -> None:
+    data = _shop()
+    data["texts"] = {"help": "Tiệm bánh Hoa Mai trả lời giờ mở cửa và phí giao hàng."}
+    data["menu"] = [{"id": "delivery_fee_inner", "label": "Phí ship"}, "opening_hours"]
+    knowledge = load_knowledge(_write(tmp_path / "shop.json", data))
+    assert knowledge.entry("help").answer == data["texts"]["help"]
+    assert knowledge.menu_items() == [
+        ("delivery_fee_inner", "Phí ship"),
+        ("opening_hours", "Giờ mở cửa của tiệm bánh"),
+    ]

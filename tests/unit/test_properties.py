@@ -38,10 +38,11 @@ import bot.engine.normalize
 from bot import texts
 from bot.cli import cmd_chat
 from bot.engine.assistant import Assistant
-from bot.engine.knowledge import INTENT_IDS, load_knowledge
+from bot.engine.knowledge import load_knowledge
 from bot.engine.matcher import Decision, Engine
 from bot.engine.normalize import MAX_QUERY_CHARS, clean, fold, normalize
 from bot.settings import DEFAULT_KNOWLEDGE
+from tests.support.contract import INTENT_IDS
 from tests.support.decisions import assert_well_formed
 
 KNOWLEDGE = load_knowledge(DEFAULT_KNOWLEDGE)

@@ -36,11 +36,14 @@ class OtherCommand(Filter):
 async def on_start(message: Message, assistant: Assistant) -> None:
     name = message.from_user.first_name if message.from_user else ""
     greeting = texts.START_GREETING.format(name=name) if name else texts.START_GREETING_ANONYMOUS
-    text = "\n\n".join([greeting, assistant.choose("help").text, texts.START_TOPICS])
+    knowledge = assistant.knowledge
+    intro = knowledge.texts.start or assistant.choose("help").text
+    menu_title = knowledge.texts.menu_title or texts.START_TOPICS
+    text = "\n\n".join([greeting, intro, menu_title])
     await send_text(
         message,
         text,
-        reply_markup=topics_keyboard(),
+        reply_markup=topics_keyboard(knowledge.menu_items()),
         reply_parameters=group_reply_to(message),
     )
 
