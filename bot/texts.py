@@ -110,6 +110,8 @@ RATING_LABEL = "{stars} ⭐"
 RATING_THANKS = "Cảm ơn bạn đã đánh giá!"
 RATING_TOO_LATE = "Cuộc trò chuyện này đã được đánh giá rồi, cảm ơn bạn."
 HANDOFF_RELAY_FAILED = "Không gửi được tin này cho khách: {reason}"
+# Above an operator's corrected message when the copy the customer got could not be edited.
+HANDOFF_CORRECTED = "✏️ Nhân viên hỗ trợ đã sửa lại tin nhắn trước:"
 # In the operators' group (the operators read these, in the topic of the user)
 CLOSE_BUTTON = "✅ Đóng hội thoại"
 OPERATOR_CARD_TITLE = "🙋 Khách cần hỗ trợ: {name}"
@@ -133,6 +135,10 @@ OPERATOR_TIMEOUT = (
 )
 OPERATOR_UNKNOWN_TOPIC = "Chủ đề này không gắn với khách nào."
 OPERATOR_BLOCKED = "khách đã chặn bot"
+OPERATOR_NOT_RELAYED_AS_CHANNEL = (
+    "Tin gửi dưới tên kênh «{name}» không được chuyển cho khách. Bạn vui lòng trả lời bằng "
+    "tài khoản của mình hoặc ẩn danh dưới tên nhóm."
+)
 TOPIC_NAME = "{name} · {key}"
 
 # Admin commands and reports (bot/handlers/admin.py, bot/reports.py)

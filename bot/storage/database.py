@@ -132,9 +132,23 @@ INSERT OR REPLACE INTO meta (key, value)
     SELECT 'unclaimed_topics', 'yes' WHERE EXISTS (SELECT 1 FROM topics);
 """
 
+# Which copy the customer got of each operator's message: an operator's edit corrects it.
+MIGRATION_OPERATOR_COPIES = """
+CREATE TABLE operator_copies (
+    group_id   INTEGER NOT NULL,   -- the operators' group
+    message_id INTEGER NOT NULL,   -- the operator's message there
+    chat_id    INTEGER NOT NULL,   -- the customer's private chat
+    copy_id    INTEGER NOT NULL,   -- the copy in that chat
+    at         REAL NOT NULL,
+    PRIMARY KEY (group_id, message_id)
+);
+CREATE INDEX operator_copies_at ON operator_copies (at);
+"""
+
 MIGRATIONS: list[str] = [
     MIGRATION_1,
     MIGRATION_TOPIC_GROUPS,
+    MIGRATION_OPERATOR_COPIES,
 ]
 
 

@@ -11,7 +11,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from bot.storage.database import Database
+from bot.storage.database import DAY, Database
+
+COPIES_KEPT = 7 * DAY  # how long an operator's message can be corrected in the customer's copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,32 @@ class Handoffs(Database):
             )
 
         await self._write(upsert, savepoint=True)
+
+    async def remember_copy(
+        self, group_id: int, message_id: int, chat_id: int, copy_id: int, *, at: float | None = None
+    ) -> None:
+        """The operator's message ``message_id`` reached the customer as ``copy_id``. Kept
+        COPIES_KEPT (at most the retention period): long enough for a correction."""
+        when = time.time() if at is None else at
+        forget_before = when - min(COPIES_KEPT, self.retention_days * DAY)
+
+        def insert(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM operator_copies WHERE at < ?", (forget_before,))
+            db.execute(
+                "INSERT OR REPLACE INTO operator_copies (group_id, message_id, chat_id, copy_id,"
+                " at) VALUES (?, ?, ?, ?, ?)",
+                (group_id, message_id, chat_id, copy_id, when),
+            )
+
+        await self._write(insert, savepoint=True)
+
+    async def copy_of(self, group_id: int, message_id: int) -> tuple[int, int] | None:
+        """(customer's chat, copy id) of an operator's relayed message, if still known."""
+        row = await self._one(
+            "SELECT chat_id, copy_id FROM operator_copies WHERE group_id = ? AND message_id = ?",
+            (group_id, message_id),
+        )
+        return None if row is None else (int(row["chat_id"]), int(row["copy_id"]))
 
     async def open_handoff(self, chat_id: int, user_id: int, *, at: float | None = None) -> Handoff:
         """A new handoff for this chat, or the one already open."""

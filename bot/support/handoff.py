@@ -364,16 +364,75 @@ class HandoffDesk:
             # A private chat's id is its user's id.
             handoff = await self.db.open_handoff(chat_id, chat_id)
             self._open[chat_id] = handoff.id
+        if not await self._copy_to_customer(bot, chat_id, message):
+            return
+        if handoff.first_reply_at is None:
+            await self.db.operator_replied(handoff.id)
+
+    async def _copy_to_customer(
+        self, bot: Bot, chat_id: int, message: Message, caption: str | None = None
+    ) -> bool:
+        """Copy an operator's message to the customer and remember the copy (for an edit); a
+        failure is told in the topic."""
         try:
-            await bot.copy_message(chat_id, message.chat.id, message.message_id)
+            copy = await bot.copy_message(
+                chat_id, message.chat.id, message.message_id, caption=caption
+            )
+        except TelegramForbiddenError:
+            self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED))
+            return False
+        except TelegramBadRequest as exc:
+            self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=exc.message))
+            return False
+        await self.db.remember_copy(
+            self.operator_chat_id, message.message_id, chat_id, copy.message_id
+        )
+        return True
+
+    async def operator_edited(self, bot: Bot, message: Message) -> None:
+        """An operator edited a message the customer got: the customer's copy is edited too;
+        where it cannot be (deleted, or the media itself replaced), the corrected message is
+        sent again, marked as corrected."""
+        copy = await self.db.copy_of(self.operator_chat_id, message.message_id)
+        if copy is None:
+            return  # never relayed, or too long ago
+        chat_id, copy_id = copy
+        corrected = message.html_text
+        try:
+            if message.text is not None:
+                await bot.edit_message_text(corrected, chat_id=chat_id, message_id=copy_id)
+            else:
+                await bot.edit_message_caption(
+                    chat_id=chat_id, message_id=copy_id, caption=corrected or None
+                )
+            return
         except TelegramForbiddenError:
             self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED))
             return
         except TelegramBadRequest as exc:
-            self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=exc.message))
+            if message.text is not None and "not modified" in exc.message.lower():
+                return  # the same text: nothing for the customer to see
+            logger.info("an operator's edit could not change chat %s's copy: %s", chat_id, exc)
+        marked = quote(texts.HANDOFF_CORRECTED) + "\n" + corrected
+        if message.text is not None:
+            try:
+                sent = await bot.send_message(chat_id, marked)
+            except TelegramForbiddenError:
+                reason = texts.OPERATOR_BLOCKED
+            except TelegramBadRequest as exc:
+                reason = exc.message
+            else:
+                await self.db.remember_copy(
+                    self.operator_chat_id, message.message_id, chat_id, sent.message_id
+                )
+                return
+            self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=reason))
             return
-        if handoff.first_reply_at is None:
-            await self.db.operator_replied(handoff.id)
+        await self._copy_to_customer(bot, chat_id, message, caption=marked)
+
+    def not_relayed(self, chat_id: int, reason: str) -> None:
+        """Tell the operators in the customer's topic why a message of theirs was not passed on."""
+        self._note(chat_id, reason)
 
     async def close(self, bot: Bot, chat_id: int, *, by_customer: bool = False) -> Handoff | None:
         """Give the customer back to the bot and ask for a rating (None: nothing was open).

@@ -504,3 +504,135 @@ async def test_a_message_in_a_topic_the_bot_did_not_open_is_not_relayed(
     copied = fake.message(LAN, copies[0].result["message_id"])
     assert copied is not None
     assert copied["text"] == "Chào Lan, mình là Hùng."
+
+
+ANONYMOUS_ADMIN = 1087968824  # Telegram's GroupAnonymousBot: the `from` of an anonymous admin
+CHANNEL = -1001111111111  # a channel someone in the group posts as
+
+
+def post_as(fake: FakeTelegram, topic: int, text: str, sender_chat: dict[str, Any]) -> None:
+    """A message in the operators' group written as a chat, not as a person: an anonymous
+    admin (the group itself) or a channel identity."""
+    is_group = sender_chat["id"] == OPS
+    message = fake.text_message(
+        text,
+        user_id=ANONYMOUS_ADMIN if is_group else 136817688,  # Channel_Bot for a channel
+        first_name="Group" if is_group else "Channel",
+        username="GroupAnonymousBot" if is_group else "Channel_Bot",
+        chat_id=OPS,
+        chat_type="supergroup",
+        message_thread_id=topic,
+        is_topic_message=True,
+        from_bot=True,
+    )
+    message["sender_chat"] = sender_chat
+    fake.push_update("message", message)
+
+
+async def test_an_anonymous_admins_reply_reaches_the_customer(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+
+    mark = fake.mark()
+    group = {"id": OPS, "type": "supergroup", "title": "Hỗ trợ khách hàng"}
+    post_as(fake, topic, "Chào Lan, bên mình đã nhận yêu cầu của bạn.", group)
+    copies = await support.copied(LAN, mark, 1)
+    copied = fake.message(LAN, copies[0].result["message_id"])
+    assert copied is not None
+    assert copied["text"] == "Chào Lan, bên mình đã nhận yêu cầu của bạn."
+
+
+async def test_a_reply_posted_as_a_channel_is_not_relayed_and_the_topic_says_why(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+
+    mark = fake.mark()
+    channel = {"id": CHANNEL, "type": "channel", "title": "Tin tức công ty"}
+    post_as(fake, topic, "Khuyến mãi tháng này!", channel)
+    note = await fake.wait_for(
+        "sendMessage", lambda c: c.chat_id == OPS and c.error is None, after=mark
+    )
+    assert note.text == texts.OPERATOR_NOT_RELAYED_AS_CHANNEL.format(name="Tin tức công ty")
+    assert note.params["message_thread_id"] == topic
+    assert support.copies_to(LAN, mark) == []
+
+
+async def test_an_operators_edit_corrects_the_customers_copy(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    mark = fake.mark()
+    support.operator_writes(topic, "Bạn gọi số 0901 234 567 nhé.")
+    copy = (await support.copied(LAN, mark, 1))[0]
+    wrong = fake.messages(OPS)[-1]
+    assert wrong["text"] == "Bạn gọi số 0901 234 567 nhé."
+
+    mark = fake.mark()
+    fake.user_edit(
+        "Bạn gọi số 0901 234 765 nhé.",
+        wrong["message_id"],
+        user_id=HUNG,
+        chat_id=OPS,
+        chat_type="supergroup",
+        first_name="Hùng",
+    )
+    await fake.wait_for("editMessageText", lambda c: c.chat_id == LAN and c.ok, after=mark)
+    seen = fake.message(LAN, copy.result["message_id"])
+    assert seen is not None
+    assert seen["text"] == "Bạn gọi số 0901 234 765 nhé."
+    assert support.copies_to(LAN, mark) == []  # corrected in place, not sent twice
+
+
+async def test_an_edited_caption_corrects_the_customers_copy(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    mark = fake.mark()
+    fake.user_photo(
+        "Bảng giá 2024",
+        user_id=HUNG,
+        first_name="Hùng",
+        chat_id=OPS,
+        chat_type="supergroup",
+        message_thread_id=topic,
+        is_topic_message=True,
+    )
+    copy = (await support.copied(LAN, mark, 1))[0]
+    edited = dict(fake.messages(OPS)[-1])
+    edited["caption"] = "Bảng giá 2025"
+    edited["edit_date"] = edited["date"] + 30
+
+    mark = fake.mark()
+    fake.push_update("edited_message", edited)
+    await fake.wait_for("editMessageCaption", lambda c: c.chat_id == LAN and c.ok, after=mark)
+    seen = fake.message(LAN, copy.result["message_id"])
+    assert seen is not None
+    assert seen["caption"] == "Bảng giá 2025"
+    assert "photo" in seen
+
+
+async def test_an_edit_the_customers_copy_cannot_take_is_sent_marked_as_corrected(
+    support: Support, fake: FakeTelegram
+) -> None:
+    topic = await support.customer_asks_for_a_person()
+    mark = fake.mark()
+    support.operator_writes(topic, "Hẹn bạn thứ <b>Ba</b> lúc 9 giờ.")
+    copy = (await support.copied(LAN, mark, 1))[0]
+    wrong = fake.messages(OPS)[-1]
+    await support.bot.delete_message(LAN, copy.result["message_id"])  # gone from Lan's chat
+
+    mark = fake.mark()
+    fake.user_edit(
+        "Hẹn bạn thứ <b>Tư</b> lúc 9 giờ.",
+        wrong["message_id"],
+        user_id=HUNG,
+        chat_id=OPS,
+        chat_type="supergroup",
+        first_name="Hùng",
+    )
+    corrected = await fake.wait_for("sendMessage", lambda c: c.chat_id == LAN and c.ok, after=mark)
+    seen = fake.message(LAN, corrected.result["message_id"])
+    assert seen is not None
+    assert seen["text"] == texts.HANDOFF_CORRECTED + "\n" + "Hẹn bạn thứ <b>Tư</b> lúc 9 giờ."

@@ -733,3 +733,15 @@ async def test_old_topics_not_claimed_at_the_upgrade_never_match_a_group(
         ]  # kept
     finally:
         await storage.close()
+
+
+async def test_the_customers_copy_of_an_operators_message_is_kept_for_a_week(
+    storage: Storage,
+) -> None:
+    await storage.remember_copy(OPS, 40, 500, 9, at=NOON)
+    assert await storage.copy_of(OPS, 40) == (500, 9)
+    assert await storage.copy_of(NEW_OPS, 40) is None  # message ids are per group
+
+    await storage.remember_copy(OPS, 41, 600, 3, at=NOON + 8 * DAY)
+    assert await storage.copy_of(OPS, 40) is None  # too old to correct: forgotten
+    assert await storage.copy_of(OPS, 41) == (600, 3)

@@ -49,11 +49,29 @@ async def on_close(message: Message, bot: Bot, desk: HandoffDesk) -> None:
 
 async def on_reply(message: Message, bot: Bot, desk: HandoffDesk) -> None:
     topic = topic_of(message)
-    if topic is None or message.from_user is None or message.from_user.is_bot:
-        return  # the group's General topic, or another bot: not for a customer
+    if topic is None:
+        return  # the group's General topic: the operators' own
+    # `sender_chat`: written as a chat. The group itself is an admin posting anonymously (with
+    # Telegram's GroupAnonymousBot as `from`): an operator. Any other is a channel identity.
+    as_chat = message.sender_chat
+    if as_chat is None and (message.from_user is None or message.from_user.is_bot):
+        return  # another bot: not for a customer
     chat_id = await desk.customer_of(topic)
-    if chat_id is not None:
-        await desk.from_operator(bot, chat_id, message)
+    if chat_id is None:
+        return  # a topic the bot did not open
+    if as_chat is not None and as_chat.id != message.chat.id:
+        # A group may let anyone post as their channel: only people and the group's own admins
+        # speak to customers.
+        name = as_chat.title or as_chat.full_name
+        desk.not_relayed(chat_id, texts.OPERATOR_NOT_RELAYED_AS_CHANNEL.format(name=name))
+        return
+    await desk.from_operator(bot, chat_id, message)
+
+
+async def on_edit(message: Message, bot: Bot, desk: HandoffDesk) -> None:
+    """An operator corrected a message: the customer's copy is corrected too."""
+    if topic_of(message) is not None:
+        await desk.operator_edited(bot, message)
 
 
 async def on_close_button(
@@ -78,6 +96,7 @@ def build_router() -> Router:
     router.message.register(on_close, Command("close", ignore_case=True))
     router.message.register(on_reply, When(F.content_type.in_(RELAYABLE)))
     router.message.register(on_other)
+    router.edited_message.register(on_edit, When(F.content_type.in_(RELAYABLE)))
     router.edited_message.register(on_other)
     router.callback_query.register(on_close_button, CloseCb.filter())
     return router
