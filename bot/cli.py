@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [run|webhook|chat|ask|eval|check|stats|unanswered]`."""
+"""Command line: `python -m bot [run|webhook|chat|ask|eval|check|stats|unanswered|import]`."""
 
 from __future__ import annotations
 
@@ -197,11 +197,27 @@ def parser() -> argparse.ArgumentParser:
     un = sub.add_parser("unanswered", help="questions the bot could not answer, grouped")
     un.add_argument("--days", type=_positive_int, default=30, help="look back N days (30)")
     un.add_argument("--csv", metavar="FILE", help="also write one row per question ('-': stdout)")
+    im = sub.add_parser("import", help="draft a knowledge file from an article (file or URL)")
+    im.add_argument("source", help="a .txt, .md or .html file, or an http(s):// URL")
+    im.add_argument("--out", type=Path, required=True, metavar="FILE", help="the draft to write")
+    im.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    im.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a URL (15)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "import":  # needs no settings nor knowledge: it writes a new file
+        from bot.importer.command import run_import
+
+        return run_import(
+            args.source,
+            args.out,
+            force=args.force,
+            timeout=args.timeout,
+            stdout=sys.stdout,
+            stderr=sys.stderr,
+        )
     try:
         settings = load_settings()
         assistant = build_assistant(

@@ -262,3 +262,50 @@ CHECK_WARNING = "{path}: warning: {warning}"
 CHECK_FEW_QUESTIONS = (
     "entry {id!r} has {count} phrasing(s); {minimum} or more help the bot recognise it"
 )
+
+# `python -m bot import`: a draft knowledge file from an article, for a person to review
+IMPORT_FOUND = "Đã đọc {source}: {sections} mục, {faq} cặp hỏi–đáp."
+IMPORT_WRITTEN = "Đã ghi bản nháp {entries} chủ đề vào {out}."
+IMPORT_REVIEW = "Đây là bản nháp: người duyệt đọc lại từng câu trả lời và bổ sung:"
+IMPORT_PHRASINGS = (
+    "• Cách hỏi: mỗi chủ đề mới có {count} (tiêu đề hoặc câu hỏi của bài); thêm cho mỗi chủ đề "
+    "ít nhất {more} cách hỏi nữa, như khách hàng thật sự gõ (check cảnh báo khi dưới {minimum})."
+)
+IMPORT_CONTACT_MISSING = "• Liên hệ: bài không ghi {fields}; hãy điền vào khối contact."
+IMPORT_FIELD_NAMES = {
+    "organization": "tên tổ chức",
+    "phone": "số điện thoại",
+    "address": "địa chỉ",
+    "hours": "giờ làm việc",
+    "email": "email",
+}
+IMPORT_EMAIL_HIDDEN = (
+    "• Email: trang đã che địa chỉ email ([email protected]) nên bản nháp để trống; "
+    "đặt CONTACT_EMAIL hoặc điền email thật."
+)
+IMPORT_ORGANIZATION_GUESS = (
+    "• Tên tổ chức «{name}» lấy từ tên riêng đặt trong ngoặc kép của bài: hãy kiểm tra lại."
+)
+IMPORT_CONTACT_ENTRY = (
+    "• Mục «{title}» chứa thông tin liên hệ nên mang mã contact "
+    "(bot gắn thẻ liên hệ vào câu trả lời này và dùng nó cho lệnh /contact)."
+)
+IMPORT_SHORTENED = "• Câu trả lời rút gọn cho vừa {limit} ký tự: {ids}; xem lại phần bị bỏ."
+IMPORT_EMPTY_HEADINGS = "• Tiêu đề không có nội dung riêng nên không thành chủ đề: {titles}."
+IMPORT_LEAD = "• Đoạn mở đầu ({chars} ký tự) không nằm dưới tiêu đề nào nên chưa thành chủ đề."
+IMPORT_UNANSWERED = "• Câu hỏi không có câu trả lời trong bài nên chưa thành chủ đề: {questions}."
+IMPORT_CHECK_HINT = "Kiểm tra bản nháp: KNOWLEDGE_FILE={out} python -m bot check"
+IMPORT_UNREADABLE = "Không đọc được {source}: {reason}"
+IMPORT_NO_FILE = "không có tệp này"
+IMPORT_IS_DIRECTORY = "đây là thư mục, không phải tệp"
+IMPORT_TOO_LARGE = "lớn hơn {mb} MB"
+IMPORT_NOT_UTF8 = "không phải văn bản UTF-8"
+IMPORT_TIMEOUT = "không có phản hồi sau {seconds} giây"
+IMPORT_NOT_TEXT = "không phải trang HTML hay văn bản ({content_type})"
+IMPORT_SCHEME = "chỉ đọc được tệp trên máy hoặc địa chỉ http:// và https://"
+IMPORT_NOTHING = (
+    "Không tìm thấy mục hay cặp hỏi–đáp nào trong {source}: "
+    "bài cần có tiêu đề, dưới mỗi tiêu đề là đoạn văn hoặc danh sách."
+)
+IMPORT_OUT_EXISTS = "Tệp {out} đã có; chọn tên khác hoặc thêm --force để ghi đè."
+IMPORT_OUT_FAILED = "Không ghi được {out}: {reason}"
