@@ -115,7 +115,8 @@ class Vocabulary(BaseModel):
     synonyms: dict[str, list[str]] = Field(default_factory=dict)
     # subjects the file deliberately does not cover: the bot hands off rather than guess
     out_of_scope: list[str] = Field(default_factory=list)
-    # names that look like a covered subject but are not it (CTO beside CSO): handed off
+    # names that look like a covered subject but are not it (another job title, another
+    # brand's model): handed off
     look_alikes: list[str] = Field(default_factory=list)
     # words that say nothing about which answer is wanted, in this business
     ignore: list[str] = Field(default_factory=list)

@@ -1,21 +1,23 @@
 """The answer engine: question (+ previous intent) -> answer, suggest or handoff.
 
-It knows nothing of Telegram. Scoring has two parts that fail differently:
+It knows nothing of Telegram, and nothing of any one business: what a business calls things
+comes from its knowledge file (entries, synonyms, subjects, what it does not cover).
+Scoring has two parts that fail differently:
 * coverage: how much of the question's meaning (IDF-weighted words and word pairs, after
   normalisation, typo correction and synonym folding) the intent's vocabulary explains;
-  words the knowledge has never seen count against every intent, which is what makes
-  "CMO của công ty X lương bao nhiêu" unsure instead of confidently wrong;
+  words the knowledge has never seen count against every intent, which is what makes a
+  question about something the file never mentions unsure instead of confidently wrong;
 * fuzzy: rapidfuzz similarity of the whole question to the intent's closest phrasing,
   which rewards word order and near-duplicates of known questions.
-Job-title agreement (a question about the CMO is not about the CSO's skills) and two
-lexicon signals (another job title; a subject the article never covers) adjust the result.
+Subject agreement (a question naming one subject is not about another subject's aspect)
+and the file's vocabulary (look-alikes of its subjects; subjects it does not cover) adjust
+the result.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,53 +27,49 @@ from typing import Literal, NamedTuple
 from rapidfuzz import fuzz, process
 
 from bot.engine.knowledge import SMALL_TALK, Knowledge
-from bot.engine.lexicon import STOPWORDS
-from bot.engine.normalize import PHRASES, normalize
+from bot.engine.lexicon import (
+    AMBIGUOUS,
+    FOLLOW_UP_ENDS,
+    FOLLOW_UP_STARTS,
+    PHRASE_GROUPS,
+    SMALL_TALK_PHRASINGS,
+)
+from bot.engine.normalize import (
+    CONTENT,
+    FUNCTION,
+    FUNCTION_FOLDED,
+    MAYBE,
+    SYLLABLE,
+    PhraseTable,
+    fold_word,
+    normalize,
+    untyped,
+)
 
 Action = Literal["answer", "suggest", "handoff"]
 
-ROLE_TOKENS: frozenset[str] = frozenset({"cso", "cmo"})
-OTHER_ROLE = "chuc_danh_khac"
-OUT_OF_SCOPE = "ngoai_pham_vi"
-# Words that mark "and what about…?" after a previous answer.
-FOLLOW_UP_STARTS: tuple[tuple[str, ...], ...] = (
-    ("con",), ("the", "con"), ("vay", "con"), ("the", "thi"), ("what", "about"),
-    ("how", "about"), ("and",), ("con", "ve"), ("thế", "còn"),
-)  # fmt: skip
-FOLLOW_UP_ENDS: tuple[tuple[str, ...], ...] = (("thi", "sao"), ("the", "nao"), ("sao",))
-TOPIC_TOKENS: dict[str, str] = {
-    "vai_tro": "vai trò",
-    "trach_nhiem": "trách nhiệm",
-    "ki_nang": "kỹ năng",
-}
-
-
-def _role(subject: str | None) -> str | None:
-    role = subject.casefold() if subject else None
-    return role if role in ROLE_TOKENS else None
-
-
-# A folded Vietnamese syllable: such a word is a real word we do not know ("tách"), not a
-# typo, so it is never "corrected" into a known one ("trách").
-_SYLLABLE = re.compile(
-    r"^(ngh|ng|gh|gi|kh|nh|ph|qu|th|tr|ch|[bcdghklmnprstvx])?"
-    r"(uye|uya|oai|oay|oeo|uoi|uou|ieu|yeu|uay|uao|[aeiouy]{1,2})(ch|nh|ng|[cmnpt])?$"
-)
+LOOK_ALIKE = "<look_alike>"
+OUT_OF_SCOPE = "<out_of_scope>"
 UNKNOWN_WEIGHT = 1.6  # weight of a word no entry knows, against IDFs of about 0.5-2.9
+MAYBE_WEIGHT = 0.5  # a word typed without diacritics that may be a function word
 BIGRAM_FACTOR = 0.6
 WEAK_MATCH = 0.6  # a word found only in an entry's answer, not in its phrasings
 SIGNATURE_SHARE = 0.6
-OTHER_ROLE_FACTOR = 0.55  # a CSO-only answer to a question that names only the CMO
-BOTH_ROLES_FACTOR = 0.75  # a one-role answer to a question naming both roles
+OTHER_SUBJECT_FACTOR = 0.55  # an answer about one subject to a question naming only another
+SEVERAL_SUBJECTS_FACTOR = 0.75  # a one-subject answer to a question naming several
+OUT_OF_SCOPE_FACTOR = 0.5
 SIGNATURE_PENALTY = 0.3
 COVERAGE_SHARE = 0.65
 FUZZY_SHARE = 1 - COVERAGE_SHARE
 KNOWN_POWER = 1.0
 
+Tokens = tuple[str, ...]
+Roles = tuple[int, ...]
+
 
 class _Row(NamedTuple):
     intent: str
-    role: str | None  # "cso" or "cmo"; None for entries about both or neither
+    subject: Tokens | None
     docs: list[str]  # the phrasings, each with its words sorted (token_sort_ratio by `ratio`)
     signature: tuple[tuple[str, float], ...]
     signature_total: float
@@ -79,7 +77,7 @@ class _Row(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Calibrated on tests/data/eval.jsonl; see README "Thresholds"."""
+    """Chosen on several businesses' files at once; see README "Your own knowledge"."""
 
     answer: float = 0.38
     suggest: float = 0.35
@@ -96,32 +94,94 @@ class Decision:
     ranking: tuple[tuple[str, float], ...] = field(default=(), compare=False)
 
 
-def _terms(tokens: Iterable[str]) -> tuple[list[str], list[str]]:
-    content = [t for t in tokens if t not in STOPWORDS]
-    bigrams = [f"{a} {b}" for a, b in itertools.pairwise(content)]
-    return content, bigrams
+def _contains(words: Tokens, part: Tokens) -> bool:
+    n = len(part)
+    return any(words[i : i + n] == part for i in range(len(words) - n + 1))
+
+
+class Vocabulary:
+    """The generic phrase groups and the file's own vocabulary, compiled: single-word variants
+    expand to their term's words, phrases fold to one token in two passes (the second finds
+    phrases made of the first's tokens: "trưởng" + a team's synonym)."""
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        own = knowledge.vocabulary
+        self.expansions: dict[str, Tokens] = {}
+        # The file's own words first: where a phrase means something else in this business
+        # than in everyday chat, the business wins.
+        groups: list[tuple[str, Iterable[str]]] = list(own.synonyms.items())
+        groups += [("", own.ignore), (OUT_OF_SCOPE, own.out_of_scope)]
+        groups.append((LOOK_ALIKE, own.look_alikes))
+        groups += PHRASE_GROUPS.items()
+        for term, variants in own.synonyms.items():
+            words = self._words(term)
+            for variant in variants:
+                key = self._words(variant)
+                if len(key) == 1 and key != words:
+                    self.expansions.setdefault(key[0], words)
+        self.first = PhraseTable()
+        entries: list[tuple[Tokens, str]] = []
+        for term, group in groups:
+            special = term.startswith("<")  # a marker token, not a phrase of its own
+            token = term if special else "_".join(self._words(term))
+            for variant in [*group] if special else [term, *group]:
+                key = self.expand(self._words(variant))
+                if len(key) > 1 or (key and key[0] != token):
+                    entries.append((key, token))
+                    self.first.add(key, token)
+        self.second = PhraseTable()
+        for key, token in entries:
+            folded, _ = self.first.apply(key, (CONTENT,) * len(key), skip=token)
+            if folded != key and len(folded) > 1:
+                self.second.add(folded, token)
+        self.words: frozenset[str] = frozenset(
+            w for table in (self.first, self.second) for key in table.table for w in key
+        ) | frozenset(self.expansions)
+
+    @staticmethod
+    def _words(text: str) -> Tokens:
+        return normalize(text).folded
+
+    def expand(self, words: Tokens) -> Tokens:
+        out: list[str] = []
+        for word in words:
+            out.extend(self.expansions.get(word, (word,)))
+        return tuple(out)
+
+    def apply(self, words: Tokens, roles: Roles) -> tuple[Tokens, Roles]:
+        expanded: list[str] = []
+        expanded_roles: list[int] = []
+        for word, role in zip(words, roles, strict=True):
+            found = self.expansions.get(word)
+            if found is None:
+                expanded.append(word)
+                expanded_roles.append(role)
+            else:
+                expanded.extend(found)
+                expanded_roles.extend(FUNCTION if w in FUNCTION_FOLDED else CONTENT for w in found)
+        tokens, out_roles = self.first.apply(tuple(expanded), tuple(expanded_roles))
+        return self.second.apply(tokens, out_roles)
 
 
 class Engine:
     def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
         self.knowledge = knowledge
         self.thresholds = thresholds or Thresholds()
-        self._by_role_topic: dict[tuple[str | None, str], str] = {
-            (_role(e.subject), e.aspect or ""): e.id for e in knowledge.entries
-        }
+        self.vocabulary = Vocabulary(knowledge)
         strong: dict[str, set[str]] = defaultdict(set)
         weak: dict[str, set[str]] = defaultdict(set)
-        words: set[str] = set(STOPWORDS) | PHRASES.words
-        self._docs: dict[str, list[str]] = defaultdict(list)
+        words: set[str] = set(FUNCTION_FOLDED) | self.vocabulary.words
+        docs: dict[str, list[str]] = defaultdict(list)
         for entry in knowledge.entries:
             phrasings = [*entry.questions, entry.title, entry.button]
+            if entry.id in SMALL_TALK:
+                phrasings += SMALL_TALK_PHRASINGS.get(entry.id, ())
             for text in [*phrasings, *entry.keywords]:
                 words.update(normalize(text).folded)
                 content, bigrams = self._text_terms(text)
                 strong[entry.id].update(content, bigrams)
             for text in phrasings:
-                doc = " ".join(self._text_terms(text)[0])
-                self._docs[entry.id].append(doc)
+                docs[entry.id].append(" ".join(self._text_terms(text)[0]))
             words.update(normalize(entry.answer).folded)
             if entry.id not in SMALL_TALK:  # small-talk answers mention every topic
                 content, bigrams = self._text_terms(entry.answer)
@@ -141,8 +201,8 @@ class Engine:
             term: math.log(1 + n / (sum(v == 1.0 for v in p.values()) or len(p)))
             for term, p in self._postings.items()
         }
-        # An intent's signature: the words most of its phrasings share ("ki_nang" for the
-        # skills intents). A question lacking them fits the intent less well.
+        # An intent's signature: the words most of its phrasings share. A question lacking
+        # them fits the intent less well.
         self._signature: dict[str, dict[str, float]] = {}
         for entry in knowledge.entries:
             counts: dict[str, int] = defaultdict(int)
@@ -153,19 +213,32 @@ class Engine:
             self._signature[entry.id] = {
                 t: f * self._idf.get(t, 1.0) for t, f in share.items() if f >= SIGNATURE_SHARE
             }
-        self._signature_total = {i: sum(sig.values()) for i, sig in self._signature.items()}
+        # Subjects and aspects, as the token sequences a question names them by.
+        self._subject: dict[str, Tokens] = {}
+        self._aspect: dict[str, Tokens] = {}
+        self._by_facets: dict[tuple[Tokens | None, Tokens | None], str] = {}
+        for entry in knowledge.entries:
+            subject = self._facet(entry.subject)
+            aspect = self._facet(entry.aspect)
+            if subject:
+                self._subject[entry.id] = subject
+            if aspect:
+                self._aspect[entry.id] = aspect
+            if subject or aspect:
+                self._by_facets.setdefault((subject or None, aspect or None), entry.id)
+        self._subjects = sorted(set(self._subject.values()), key=len, reverse=True)
+        self._aspects = sorted(set(self._aspect.values()), key=len, reverse=True)
         # What _rank needs of each entry, in one tuple: its loop runs for every entry. The
         # phrasings have their words sorted once here, so rapidfuzz's plain `ratio` on them is
         # token_sort_ratio without sorting every phrasing again for every question; phrasings
-        # that normalise to the same words ("CSO là gì?", "cso la gi") are kept once, as only
-        # the best score counts.
+        # that normalise to the same words are kept once, as only the best score counts.
         self._rows: list[_Row] = [
             _Row(
                 entry.id,
-                _role(entry.subject),
-                list(dict.fromkeys(" ".join(sorted(doc.split())) for doc in self._docs[entry.id])),
+                self._subject.get(entry.id),
+                list(dict.fromkeys(" ".join(sorted(doc.split())) for doc in docs[entry.id])),
                 tuple(self._signature[entry.id].items()),
-                self._signature_total[entry.id],
+                sum(self._signature[entry.id].values()),
             )
             for entry in knowledge.entries
         ]
@@ -181,49 +254,119 @@ class Engine:
         self._longest_word = max(map(len, self._vocabulary))
 
     # -- normalisation that needs the knowledge's vocabulary ---------------------------
+    def _facet(self, text: str | None) -> Tokens:
+        if not text:
+            return ()
+        tokens, roles = self._process(normalize(text).folded, normalize(text).roles)
+        return tuple(t for t, r in zip(tokens, roles, strict=True) if r != FUNCTION)
+
+    def _process(self, words: Tokens, roles: Roles) -> tuple[Tokens, Roles]:
+        return self.vocabulary.apply(words, roles)
+
+    def _text_terms(self, text: str) -> tuple[list[str], list[str]]:
+        """Terms of a knowledge text (no typo correction: the knowledge is spelt right)."""
+        norm = normalize(text)
+        tokens, roles = self._process(norm.folded, norm.roles)
+        content = [t for t, r in zip(tokens, roles, strict=True) if r == CONTENT]
+        return content, [f"{a} {b}" for a, b in itertools.pairwise(content)]
+
     def _correct(self, word: str) -> str:
-        """Map a misspelt word to the closest known one ("năg" -> "nang"), conservatively."""
-        if (
-            word in self._known_words
-            or not 3 <= len(word) <= self._longest_word + 1  # a fix is at most 1 letter off
-            or not word.isalpha()
-            or _SYLLABLE.match(word)
-        ):
+        """Map a misspelt word to a known one, conservatively: a word typed with the input
+        method off ("gif"), stretched ("nhaa"), or one letter off ("năg" -> "nang")."""
+        if word in self._known_words or not word.isascii() or len(word) > self._longest_word + 1:
             return word
         cached = self._corrections.get(word)
         if cached is not None:
             return cached
-        cutoff = 85.0 if len(word) <= 4 else 80.0
-        match = process.extractOne(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
-        result = word
-        if match is not None and abs(len(match[0]) - len(word)) <= 1 and match[0][0] == word[0]:
-            result = match[0]
+        result = self._guess(word)
         if len(self._corrections) < 50_000:
             self._corrections[word] = result
         return result
 
-    @staticmethod
-    def _text_terms(text: str) -> tuple[list[str], list[str]]:
-        """Terms of a knowledge text (no typo correction: the knowledge is spelt right)."""
-        return _terms(PHRASES.apply(normalize(text).folded))
+    def _guess(self, word: str) -> str:
+        typed = untyped(word)
+        if typed is not None and typed in self._known_words:
+            return typed
+        if not word.isalpha():
+            return word
+        single = "".join(ch for i, ch in enumerate(word) if i == 0 or ch != word[i - 1])
+        if single != word and single in self._known_words:
+            return single
+        # A Vietnamese syllable is a real word we do not know ("tách"), not a typo, so it is
+        # never "corrected" into a known one ("trách"); a fix is at most 1 letter off.
+        if len(word) < 3 or SYLLABLE.match(word):
+            return word
+        cutoff = 85.0 if len(word) <= 4 else 80.0
+        match = process.extractOne(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
+        if match is not None and abs(len(match[0]) - len(word)) <= 1 and match[0][0] == word[0]:
+            return str(match[0])
+        return word
 
-    def tokens(self, question: str) -> tuple[str, ...]:
+    def _question(self, question: str) -> tuple[Tokens, Roles]:
+        norm = normalize(question)
+        words: list[str] = []
+        roles: list[int] = []
+        for accented, folded, role in zip(norm.accented, norm.folded, norm.roles, strict=True):
+            readings = AMBIGUOUS.get(accented) or AMBIGUOUS.get(accented.replace("đ", "d"))
+            if readings is not None:
+                others = [w for w in norm.folded if w != folded]
+                reading = self._reading(readings, others)
+                words.extend(reading)
+                roles.extend(FUNCTION if w in FUNCTION_FOLDED else CONTENT for w in reading)
+                continue
+            words.append(self._correct(folded) if role == CONTENT else folded)
+            roles.append(role)
+        return self._process(tuple(words), tuple(roles))
+
+    def _reading(self, readings: tuple[Tokens, ...], others: list[str]) -> Tokens:
+        """The first reading of a shorthand that shares an entry with another word of the
+        question ("đổi mk wifi": mật khẩu), else the last one ("cho mk hỏi": mình)."""
+        near: set[str] = set()
+        for word in others:
+            near.update(self._postings.get(word, ()))
+        for reading in readings[:-1]:
+            folded = tuple(fold_word(w) for w in reading)
+            tokens, _ = self._process(folded, (CONTENT,) * len(folded))
+            for token in tokens:
+                if near.intersection(self._postings.get(token, ())):
+                    return folded
+        return tuple(fold_word(w) for w in readings[-1])
+
+    def tokens(self, question: str) -> Tokens:
         """The canonical tokens the engine matches on (exposed for tests and debugging)."""
-        words = tuple(self._correct(w) for w in normalize(question).folded)
-        return PHRASES.apply(words)
+        return self._question(question)[0]
+
+    def _content(self, tokens: Tokens, roles: Roles) -> tuple[list[str], frozenset[str]]:
+        """The question's content words, and those of them that may be function words."""
+        content: list[str] = []
+        maybe: set[str] = set()
+        sure: set[str] = set()
+        for token, role in zip(tokens, roles, strict=True):
+            if role == CONTENT:
+                content.append(token)
+                sure.add(token)
+            elif role == MAYBE and token in self._idf:
+                content.append(token)
+                maybe.add(token)
+        return content, frozenset(maybe - sure)
 
     # -- scoring -------------------------------------------------------------------------
     def rank(self, question: str) -> list[tuple[str, float]]:
-        tokens = self.tokens(question)
-        return self._rank(tokens)
+        content, maybe = self._content(*self._question(question))
+        return self._rank(content, maybe)
 
-    def _rank(self, tokens: tuple[str, ...]) -> list[tuple[str, float]]:
-        content, bigrams = _terms(tokens)
+    def _mentioned(self, content: list[str], facets: list[Tokens]) -> list[Tokens]:
+        words = tuple(content)
+        return [facet for facet in facets if _contains(words, facet)]
+
+    def _rank(self, content: list[str], maybe: frozenset[str]) -> list[tuple[str, float]]:
         if not content:
             return [(e.id, 0.0) for e in self.knowledge.entries]
+        bigrams = [f"{a} {b}" for a, b in itertools.pairwise(content)]
         weights: dict[str, float] = {}
         for term in content:
-            weights[term] = self._idf.get(term, UNKNOWN_WEIGHT)
+            weight = self._idf.get(term, UNKNOWN_WEIGHT)
+            weights[term] = weight * MAYBE_WEIGHT if term in maybe else weight
         for term in bigrams:
             if term in self._idf:
                 weights[term] = self._idf[term] * BIGRAM_FACTOR
@@ -233,19 +376,20 @@ class Engine:
             for intent, strength in self._postings.get(term, {}).items():
                 coverage[intent] = coverage.get(intent, 0.0) + weight * strength
         query = " ".join(sorted(content))
-        # Words no entry knows ("Vinamilk", "hoa hồng") lower every score alike.
+        # Words no entry knows lower every score alike.
         known = sum([w for t, w in weights.items() if t in self._idf and " " not in t])
         unigram_total = sum([w for t, w in weights.items() if " " not in t])
         knownness = (known / unigram_total) ** KNOWN_POWER if unigram_total else 0.0
-        roles = ROLE_TOKENS.intersection(content)
-        out_of_scope = OUT_OF_SCOPE in content
+        subjects = set(self._mentioned(content, self._subjects))
+        out_of_scope = OUT_OF_SCOPE in weights
         touched: set[str] = set()
         for term in weights:
             touched.update(self._in_signature.get(term, ()))
-        # This loop runs 17 times a question, the engine's hottest: names bound once.
+        # This loop runs once per entry for every question, the engine's hottest: names bound
+        # once.
         extract_one, ratio = process.extractOne, fuzz.ratio
         scores: list[tuple[str, float]] = []
-        for intent, role, docs, signature, signature_total in self._rows:
+        for intent, subject, docs, signature, signature_total in self._rows:
             closest = extract_one(query, docs, scorer=ratio, score_cutoff=30)
             fuzzy = closest[1] / 100 if closest is not None else 0.0
             score = COVERAGE_SHARE * coverage.get(intent, 0.0) / total + FUZZY_SHARE * fuzzy
@@ -256,12 +400,12 @@ class Engine:
                     else signature_total  # the same sum: every term, in the same order
                 )
                 score *= 1 - SIGNATURE_PENALTY * missing / signature_total
-            if role is not None and roles and role not in roles:
-                score *= OTHER_ROLE_FACTOR
-            elif role is not None and len(roles) == 2:
-                score *= BOTH_ROLES_FACTOR
+            if subject is not None and subjects and subject not in subjects:
+                score *= OTHER_SUBJECT_FACTOR
+            elif subject is not None and len(subjects) > 1:
+                score *= SEVERAL_SUBJECTS_FACTOR
             if out_of_scope:
-                score *= 0.5
+                score *= OUT_OF_SCOPE_FACTOR
             score *= knownness
             scores.append((intent, score if score < 1.0 else 1.0))
         scores.sort(key=itemgetter(1), reverse=True)
@@ -269,11 +413,12 @@ class Engine:
 
     # -- decisions -----------------------------------------------------------------------
     def decide(self, question: str, previous_intent: str | None = None) -> Decision:
-        tokens = self.tokens(question)
-        content = [t for t in tokens if t not in STOPWORDS]
-        ranking = self._rank(tokens)
-        if OTHER_ROLE in content:
-            # Another C-level title: whatever else matches, the article does not cover it.
+        tokens, roles = self._question(question)
+        content, maybe = self._content(tokens, roles)
+        ranking = self._rank(content, maybe)
+        if LOOK_ALIKE in content:
+            # It looks like a subject of the file but is not one: whatever else matches, the
+            # file does not cover it.
             return Decision("handoff", None, round(min(ranking[0][1], 0.2), 4), (), False, ())
         decision = self._decide(ranking)
         if previous_intent in self.knowledge.by_id:
@@ -300,31 +445,29 @@ class Engine:
         return Decision("suggest", best, confidence, tuple(choices), False, top)
 
     def _follow_up(
-        self,
-        tokens: tuple[str, ...],
-        content: list[str],
-        previous_intent: str,
-        decision: Decision,
+        self, tokens: Tokens, content: list[str], previous_intent: str, decision: Decision
     ) -> Decision | None:
-        """ "còn CMO thì sao?" after a CSO-skills answer means the CMO's skills."""
-        previous = self.knowledge.entry(previous_intent)
-        previous_role = _role(previous.subject)
-        if previous_role is None:
+        """ "còn X thì sao?" after an answer about one subject's aspect means the same aspect
+        of subject X; "còn Y thì sao?" means aspect Y of the same subject."""
+        previous_subject = self._subject.get(previous_intent)
+        previous_aspect = self._aspect.get(previous_intent)
+        if previous_subject is None and previous_aspect is None:
             return None
         marked = any(tokens[: len(m)] == m for m in FOLLOW_UP_STARTS) or any(
             tokens[-len(m) :] == m for m in FOLLOW_UP_ENDS
         )
         if decision.action == "answer" and not marked:
             return None
-        roles = [t for t in content if t in ROLE_TOKENS]
-        topics = [TOPIC_TOKENS[t] for t in content if t in TOPIC_TOKENS]
-        rest = [t for t in content if t not in ROLE_TOKENS and t not in TOPIC_TOKENS]
-        # Only short questions made of a role and/or a topic are treated as follow-ups.
-        if len(rest) > 1 or (not roles and not topics) or len(set(roles)) > 1:
+        subjects = self._mentioned(content, self._subjects)
+        aspects = self._mentioned(content, self._aspects)
+        named = {w for facet in [*subjects, *aspects] for w in facet}
+        rest = [t for t in content if t not in named]
+        # Only short questions made of a subject and/or an aspect are treated as follow-ups.
+        if len(rest) > 1 or (not subjects and not aspects) or len(subjects) > 1:
             return None
-        role = roles[0] if roles else previous_role
-        topic = topics[0] if topics else previous.aspect or ""
-        intent = self._by_role_topic.get((role, topic))
-        if intent is None or (intent == previous_intent and not topics):
+        subject = subjects[0] if subjects else previous_subject
+        aspect = aspects[0] if aspects else previous_aspect
+        intent = self._by_facets.get((subject, aspect))
+        if intent is None or (intent == previous_intent and not aspects):
             return None
         return Decision("answer", intent, 0.9, (), True, decision.ranking)

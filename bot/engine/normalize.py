@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from bot.engine.lexicon import ABBREVIATIONS, COMBINATIONS, PHRASE_GROUPS
+from bot.engine.lexicon import ABBREVIATIONS, ALWAYS_FUNCTION, FUNCTION_WORDS
 
 # A question longer than this is cut before matching: a pasted novel must cost no more
 # than a normal question, and no FAQ question needs more words than this.
@@ -38,14 +38,28 @@ _MARK_FLOOD = re.compile(r"([\u0300-\u036f]{2})[\u0300-\u036f]+")
 _WORD_CACHE = 8192
 
 
+# What a word is for choosing an answer (``Normalized.roles``).
+CONTENT, FUNCTION, MAYBE = 0, 1, 2  # MAYBE: written without diacritics, either could be meant
+_STRETCHED = re.compile(r"([^\W\d_])\1{2,}")
+# A folded Vietnamese syllable (onset, vowel cluster, coda).
+SYLLABLE = re.compile(
+    r"^(ngh|ng|gh|gi|kh|nh|ph|qu|th|tr|ch|[bcdghklmnprstvx])?"
+    r"(uye|uya|oai|oay|oeo|uoi|uou|ieu|yeu|uay|uao|[aeiouy]{1,2})(ch|nh|ng|[cmnpt])?$"
+)
+_VNI = re.compile(r"[a-z]+[1-9][a-z1-9]*")
+_TELEX_MARKS = (("dd", "d"), ("aa", "a"), ("ee", "e"), ("oo", "o"), ("aw", "a"), ("ow", "o"))
+
+
 @dataclass(frozen=True, slots=True)
 class Normalized:
-    """A question in comparable form: ``accented`` and ``folded`` words, position by position.
-    Two are equal when their words are; ``cleaned`` is the text the words come from."""
+    """A question in comparable form: ``accented`` and ``folded`` words, position by position,
+    and each word's ``roles`` (CONTENT, FUNCTION or MAYBE). Two are equal when their words
+    are; ``cleaned`` is the text the words come from."""
 
     accented: tuple[str, ...]
     folded: tuple[str, ...]
     cleaned: str = field(compare=False)
+    roles: tuple[int, ...] = field(default=(), compare=False)
 
 
 def clean(text: str) -> str:
@@ -73,13 +87,59 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def _unstretch(token: str) -> str:
+    """ "gìiii" -> "gì", "alooo" -> "alo": no Vietnamese word has a letter three times."""
+    folded = fold(token)
+    if len(folded) != len(token) or not _STRETCHED.search(folded):
+        return token
+    kept = [0]
+    for i in range(1, len(token)):
+        if folded[i] != folded[i - 1]:
+            kept.append(i)
+    return "".join(token[i] for i in kept)
+
+
 def _tokens(text: str) -> list[str]:
-    return [t for t in _NON_WORD.split(text.casefold()) if t]
+    return [_unstretch(t) for t in _NON_WORD.split(text.casefold()) if t]
+
+
+def untyped(word: str) -> str | None:
+    """The folded Vietnamese word typed with Telex or VNI keys while the input method was off
+    ("gif" -> "gi", "dduwowcj" -> "duoc", "la1" -> "la"), or None when it does not read as
+    one. Only a guess: the caller keeps it only if the word is otherwise unknown and the guess
+    is a word it knows."""
+    if not word.isascii() or len(word) < 2:
+        return None
+    if _VNI.fullmatch(word):
+        core = "".join(ch for ch in word if ch.isalpha())
+        return core if SYLLABLE.match(core) else None
+    if not word.isalpha():
+        return None
+    core = word[:-1] if word[-1] in "sfrxj" else word
+    for marked, plain in _TELEX_MARKS:
+        core = core.replace(marked, plain)
+    core = core.replace("uw", "u").replace("w", "u")
+    if core == word or not SYLLABLE.match(core):
+        return None
+    return core
+
+
+def role(accented: str, folded: str) -> int:
+    """CONTENT, FUNCTION or MAYBE: "mấy" is a function word, "máy" is not; "may" (no
+    diacritics) may be either."""
+    if accented in FUNCTION_WORDS:
+        return FUNCTION
+    if accented == folded and folded in FUNCTION_FOLDED:
+        return FUNCTION if folded in ALWAYS_FUNCTION else MAYBE
+    return CONTENT
 
 
 @lru_cache(maxsize=_WORD_CACHE)
 def _expand_token(token: str) -> tuple[str, ...]:
-    return ABBREVIATIONS.get(fold(token), (token,))
+    # Keys are compared with their diacritics ("lầu" is a floor, "lâu" is a while); "đ" may
+    # stand for the "d" of a shorthand ("đc").
+    found = ABBREVIATIONS.get(token) or ABBREVIATIONS.get(token.replace("đ", "d"))
+    return found or (token,)
 
 
 def _expand(tokens: list[str]) -> list[str]:
@@ -112,64 +172,52 @@ def clear_normalize_cache() -> None:
 def _normalize(text: str) -> Normalized:
     cleaned = clean(text)
     accented = _expand(_tokens(cleaned))
-    return Normalized(
-        accented=tuple(accented), folded=tuple(fold_word(t) for t in accented), cleaned=cleaned
-    )
+    folded = tuple(fold_word(t) for t in accented)
+    roles = tuple(role(a, f) for a, f in zip(accented, folded, strict=True))
+    return Normalized(accented=tuple(accented), folded=folded, cleaned=cleaned, roles=roles)
 
 
 _normalize_cached = lru_cache(maxsize=8192)(_normalize)
 
 
 class PhraseTable:
-    """Multi-word phrases -> one canonical token, matched longest first."""
+    """Multi-word phrases -> one canonical token, matched longest first. Keys are folded
+    words; a canonical "" drops the phrase."""
 
-    def __init__(self, groups: dict[str, tuple[str, ...]], *, raw: bool = False) -> None:
-        """``raw`` keys are already canonical tokens separated by spaces (a second pass)."""
+    def __init__(self) -> None:
         self.table: dict[tuple[str, ...], str] = {}
-        for canonical, variants in groups.items():
-            token = "_".join(fold_word(w) for w in canonical.split())  # "" drops the phrase
-            for variant in (canonical, *variants):
-                if raw:
-                    key = tuple(variant.split())
-                else:
-                    key = tuple(fold_word(w) for w in _expand(_tokens(variant)))
-                if key:
-                    self.table.setdefault(key, token)
-        self.words: frozenset[str] = frozenset(w for key in self.table for w in key)
-        # first word -> the lengths of the phrases it starts, longest first: most words start
-        # none, and are passed over with one lookup.
-        starts: dict[str, set[int]] = {}
-        for key in self.table:
-            starts.setdefault(key[0], set()).add(len(key))
-        self.starts = {word: sorted(lengths, reverse=True) for word, lengths in starts.items()}
+        self.starts: dict[str, list[int]] = {}
 
-    def apply(self, words: tuple[str, ...]) -> tuple[str, ...]:
+    def add(self, key: tuple[str, ...], token: str) -> None:
+        if key and key not in self.table:
+            self.table[key] = token
+            lengths = self.starts.setdefault(key[0], [])
+            if len(key) not in lengths:
+                lengths.append(len(key))
+                lengths.sort(reverse=True)
+
+    def apply(
+        self, words: tuple[str, ...], roles: tuple[int, ...], skip: str | None = None
+    ) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """The words with each phrase replaced by its token (a CONTENT word), and their roles.
+        Phrases for `skip` are not replaced."""
         out: list[str] = []
+        out_roles: list[int] = []
         i, n = 0, len(words)
         while i < n:
             for length in self.starts.get(words[i], ()):
                 canonical = self.table.get(words[i : i + length]) if length <= n - i else None
-                if canonical is not None:
+                if canonical is not None and canonical != skip:
                     if canonical:
                         out.append(canonical)
+                        out_roles.append(FUNCTION if canonical in FUNCTION_FOLDED else CONTENT)
                     i += length
                     break
             else:
                 out.append(words[i])
+                out_roles.append(roles[i])
                 i += 1
-        return tuple(out)
+        return tuple(out), tuple(out_roles)
 
 
-class Phrases:
-    """Two passes: words -> concepts, then concept combinations -> roles."""
-
-    def __init__(self) -> None:
-        self.first = PhraseTable(PHRASE_GROUPS)
-        self.second = PhraseTable(COMBINATIONS, raw=True)
-        self.words = self.first.words
-
-    def apply(self, words: tuple[str, ...]) -> tuple[str, ...]:
-        return self.second.apply(self.first.apply(words))
-
-
-PHRASES = Phrases()
+FUNCTION_FOLDED: frozenset[str] = frozenset(fold_word(w) for w in FUNCTION_WORDS)

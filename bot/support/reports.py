@@ -1,7 +1,7 @@
 """Reports for the admins, shared by the CLI and the admin commands (no Telegram here).
 
 * ``group_unanswered``: the questions the bot could not answer, grouped so that the same
-  question typed many ways ("lương cso bao nhiêu", "Luong CSO bao nhieu?") is one line;
+  question typed many ways ("giá gói 1 Gbps", "Gia goi 1 Gbps?") is one line;
 * ``stats_text`` and ``unanswered_text``: the Vietnamese reports (wording in bot/texts.py);
 * ``write_unanswered_csv``: one row per question, for a spreadsheet.
 """
@@ -21,8 +21,7 @@ from rapidfuzz import fuzz, process
 
 from bot import texts
 from bot.engine.knowledge import Knowledge
-from bot.engine.matcher import ROLE_TOKENS
-from bot.engine.normalize import normalize
+from bot.engine.normalize import SYLLABLE, normalize
 from bot.storage import IntentVotes, QuestionRecord, Stats
 
 __all__ = [
@@ -92,18 +91,19 @@ def group_unanswered(
 
     Exact duplicates (after folding) are counted first; then, most frequent first, each
     distinct question joins the closest existing group at ``similarity`` or more, else
-    starts its own. Questions naming different roles (CSO / CMO) are never grouped.
+    starts its own. Questions naming different things (words that are not Vietnamese
+    syllables: names, acronyms, models such as "iphone" or "s24") are never grouped.
     Purged questions (no text) are left out.
     """
     by_key: dict[str, list[QuestionRecord]] = {}
     for record in records:
         if record.text is not None and record.text.strip():
             by_key.setdefault(_key(record.text), []).append(record)
-    heads: dict[frozenset[str], list[str]] = {}  # per set of roles: each cluster's first key
+    heads: dict[frozenset[str], list[str]] = {}  # per set of names: each cluster's first key
     clusters: dict[str, list[str]] = {}  # head key -> its keys
     for key in sorted(by_key, key=lambda k: -len(by_key[k])):  # stable: first seen on ties
-        roles = frozenset(key.split()) & ROLE_TOKENS
-        candidates = heads.setdefault(roles, [])
+        names = frozenset(w for w in key.split() if not SYLLABLE.match(w))
+        candidates = heads.setdefault(names, [])
         match = process.extractOne(
             key, candidates, scorer=fuzz.token_sort_ratio, score_cutoff=similarity
         )
@@ -155,7 +155,7 @@ def format_duration(seconds: float) -> str:
 
 
 def intent_label(intent: str, knowledge: Knowledge | None = None) -> str:
-    """The intent id, with its title when the knowledge is given: "cso_role (CSO là gì?)"."""
+    """The intent id, with its title when the knowledge is given: "contact (Liên hệ)"."""
     if knowledge is None:
         return intent
     try:

@@ -7,6 +7,7 @@ or the lexicon, not in the test.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 import pytest
@@ -203,3 +204,31 @@ def test_thu_linh_alone_means_the_cso(engine: Engine) -> None:
     # The article only ever calls the CSO "thủ lĩnh" (the frontline leader).
     decision = engine.decide("thủ lĩnh")
     assert (decision.action, decision.intent) == ("answer", "cso_role")
+
+
+# -- no business in the code ---------------------------------------------------------------------
+
+# The article's words: its subjects, their synonyms, its publisher. They belong in
+# knowledge/faq.json; the code and its texts serve any business.
+ARTICLE_WORDS = re.compile(
+    r"\bcso\b|\bcmo\b|\bsales\b|marketing|giám đốc kinh doanh|giam doc kinh doanh|tiếp thị"
+    r"|tiep thi|bóng đá|bong da|thủ lĩnh|thu linh|chief \w+ officer|truyền thông|truyen thong"
+    r"|kỹ năng cso|doanh nghiệp nhỏ|doanh nghiep nho",
+    re.IGNORECASE,
+)
+
+
+def test_no_article_word_is_left_in_the_code_or_its_texts() -> None:
+    found = [
+        f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}"
+        for path in sorted((PROJECT_ROOT / "bot").rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if ARTICLE_WORDS.search(unicodedata.normalize("NFC", line))
+    ]
+    assert found == []
+
+
+def test_the_article_s_words_are_in_its_knowledge_file() -> None:
+    text = DEFAULT_KNOWLEDGE.read_text(encoding="utf-8")
+    for word in ("CSO", "CMO", "giam doc kinh doanh", "tiếp thị", "look_alikes", "out_of_scope"):
+        assert word in text

@@ -224,7 +224,10 @@ def test_normalising_the_normalised_words_gives_the_same_words(text: str) -> Non
     again = normalize(accented)
 
     assert again.accented == once.accented
-    assert normalize(" ".join(once.folded)).folded == once.folded
+    if once.accented == once.folded:
+        # Shorthand is read with its diacritics ("hì" is a laugh, "hi" a greeting), so only
+        # words typed without them normalise to themselves once folded.
+        assert normalize(" ".join(once.folded)).folded == once.folded
 
 
 # --------------------------------------------------------------------------- invariance

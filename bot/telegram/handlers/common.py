@@ -104,7 +104,7 @@ def conversation_key(chat_id: int, user_id: int | None) -> int:
 
 
 def remember(follow_ups: FollowUpContext, key: int, reply: Reply) -> None:
-    """Keep the answered topic for a follow-up ("còn CMO thì sao?"); small talk ("cảm ơn")
+    """Keep the answered topic for a follow-up ("thế còn ngoại thành?"); small talk ("cảm ơn")
     does not replace it."""
     decision = reply.decision
     if decision.action == "answer" and decision.intent not in SMALL_TALK:
