@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,3 +34,25 @@ def test_every_setting_is_documented_in_env_example() -> None:
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert re.search(rf"^#?\s*{name.upper()}=", example, re.MULTILINE), name
+
+
+README_LIMIT = 15_000  # bytes: a guide for the people who run the bot, not a design record
+
+
+def test_readme_stays_a_short_guide() -> None:
+    assert len((ROOT / "README.md").read_bytes()) < README_LIMIT
+
+
+def test_the_engine_imports_nothing_of_telegram_or_storage() -> None:
+    code = (
+        "import sys, pkgutil, importlib, bot.engine\n"
+        "for m in pkgutil.iter_modules(bot.engine.__path__):\n"
+        "    importlib.import_module('bot.engine.' + m.name)\n"
+        "bad = [n for n in sys.modules if n.split('.')[0] in ('aiogram', 'aiosqlite', 'sqlite3')"
+        " or n.startswith(('bot.telegram', 'bot.storage', 'bot.support'))]\n"
+        "print(','.join(sorted(bad)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
