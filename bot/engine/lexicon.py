@@ -246,6 +246,9 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
         "support",
         "customer service",
         "nguoi that",
+        "nhan vien that",
+        "chat voi nhan vien",
+        "noi chuyen voi nhan vien",
         "email",
         "mail",
         "e mail",
@@ -327,7 +330,17 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
         "giup duoc gi",
         "ho tro duoc gi",
         "ho tro nhung gi",
+        "bot hay nguoi",
+        "nguoi hay bot",
+        "nguoi hay may",
+        "nguoi that hay bot",
+        "nguoi that hay may",
+        "bot hay nguoi that",
+        "giup toi duoc nhung viec gi",
+        "giup duoc nhung viec gi",
+        "ho tro nhung viec gi",
     ),
+    "truyen hinh": ("truyen hinh", "tivi", "ti vi", "tv", "television"),
     "la_gi": ("la gi", "la cai gi", "what is", "what s"),
     "la_ai": ("la ai", "who is"),
     # The business itself ("bên bạn có…?"): it says nothing about which answer is wanted.
@@ -402,7 +415,7 @@ FUNCTION_WORDS: frozenset[str] = frozenset(
     cũng luôn ah uh uhm um nhen nghen ak họ dùm tui t m b e c admin bot ok ja cái z giùm
     ko thử biết muốn hiểu xem vui lòng please pls plz la_gi la_ai ai người ta thường cứ
     kiểu phải vì tại nên nhiều lại thật vẫn còn nữa đây kia bao mấy trên nếu tất chưa khá
-    vâng tớ ông bà nó nhau chắc liền kể nhiêu lắm cả cần bây nay
+    vâng tớ ông bà nó nhau chắc liền kể nhiêu lắm cả cần bây nay chỉ
     i you me we they he she it the an is are was were be been do does did what which who
     how why can could would should will shall may might must need needs have has had of
     to in on at for with and or but my your our their its this that these those about

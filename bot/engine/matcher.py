@@ -42,6 +42,7 @@ from bot.engine.normalize import (
     SYLLABLE,
     PhraseTable,
     fold_word,
+    marks,
     normalize,
     untyped,
 )
@@ -50,7 +51,9 @@ Action = Literal["answer", "suggest", "handoff"]
 
 LOOK_ALIKE = "<look_alike>"
 OUT_OF_SCOPE = "<out_of_scope>"
-UNKNOWN_WEIGHT = 1.6  # weight of a word no entry knows, against IDFs of about 0.5-2.9
+# A word no entry knows weighs this share of the rarest known word's IDF (one entry's word).
+UNKNOWN_SHARE = 0.55
+NUMBER_WEIGHT = 0.3  # an unknown number ("150k", "14"): a quantity, not a subject
 MAYBE_WEIGHT = 0.5  # a word typed without diacritics that may be a function word
 BIGRAM_FACTOR = 0.6
 WEAK_MATCH = 0.6  # a word found only in an entry's answer, not in its phrasings
@@ -82,6 +85,10 @@ class Thresholds:
     answer: float = 0.38
     suggest: float = 0.35
     margin: float = 0.01
+    # Below `answer`, a best match at least `clear_ratio` times the second is still answered
+    # from `clear` up: one entry explains the question and no other comes close.
+    clear: float = 0.28
+    clear_ratio: float = 1.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +179,8 @@ class Engine:
         weak: dict[str, set[str]] = defaultdict(set)
         words: set[str] = set(FUNCTION_FOLDED) | self.vocabulary.words
         docs: dict[str, list[str]] = defaultdict(list)
+        # folded word -> intent -> the diacritics the entry writes it with ("gói", not "gọi")
+        self._term_marks: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for entry in knowledge.entries:
             phrasings = [*entry.questions, entry.title, entry.button]
             if entry.id in SMALL_TALK:
@@ -183,6 +192,10 @@ class Engine:
             for text in phrasings:
                 docs[entry.id].append(" ".join(self._text_terms(text)[0]))
             words.update(normalize(entry.answer).folded)
+            for text in [*phrasings, *entry.keywords, entry.answer]:
+                norm = normalize(text)
+                for accented, folded in zip(norm.accented, norm.folded, strict=True):
+                    self._term_marks[folded][entry.id].add(marks(accented))
             if entry.id not in SMALL_TALK:  # small-talk answers mention every topic
                 content, bigrams = self._text_terms(entry.answer)
                 weak[entry.id].update(content, bigrams)
@@ -248,6 +261,7 @@ class Engine:
         for intent, signature in self._signature.items():
             for term in signature:
                 self._in_signature[term].add(intent)
+        self._unknown = UNKNOWN_SHARE * math.log(1 + n)
         self._corrections: dict[str, str] = {}
         # Longer junk ("aaaa…" pasted 300 times) can never be corrected: it is not looked up,
         # nor remembered among the corrections.
@@ -273,7 +287,7 @@ class Engine:
     def _correct(self, word: str) -> str:
         """Map a misspelt word to a known one, conservatively: a word typed with the input
         method off ("gif"), stretched ("nhaa"), or one letter off ("năg" -> "nang")."""
-        if word in self._known_words or not word.isascii() or len(word) > self._longest_word + 1:
+        if word in self._known_words or len(word) > self._longest_word + 1:
             return word
         cached = self._corrections.get(word)
         if cached is not None:
@@ -302,10 +316,13 @@ class Engine:
             return str(match[0])
         return word
 
-    def _question(self, question: str) -> tuple[Tokens, Roles]:
+    def _question(self, question: str) -> tuple[Tokens, Roles, dict[str, str]]:
+        """The question's tokens, their roles, and the diacritics of the content words the
+        user wrote with them (folded word -> marks)."""
         norm = normalize(question)
         words: list[str] = []
         roles: list[int] = []
+        written: dict[str, str] = {}
         for accented, folded, role in zip(norm.accented, norm.folded, norm.roles, strict=True):
             readings = AMBIGUOUS.get(accented) or AMBIGUOUS.get(accented.replace("đ", "d"))
             if readings is not None:
@@ -314,23 +331,46 @@ class Engine:
                 words.extend(reading)
                 roles.extend(FUNCTION if w in FUNCTION_FOLDED else CONTENT for w in reading)
                 continue
-            words.append(self._correct(folded) if role == CONTENT else folded)
+            if role == CONTENT:
+                if folded in self._known_words:
+                    mark = marks(accented)
+                    if mark:
+                        written[folded] = mark
+                else:
+                    folded = self._correct(folded)
+            words.append(folded)
             roles.append(role)
-        return self._process(tuple(words), tuple(roles))
+        tokens, out_roles = self._process(tuple(words), tuple(roles))
+        return tokens, out_roles, written
+
+    def _same_word(self, term: str, mark: str, posting: dict[str, float]) -> dict[str, float]:
+        """The entries where `term` is the word the user wrote with diacritics `mark`: "gọi"
+        (to call) is not "gói" (a plan), "yêu" is not "yếu"."""
+        by_intent = self._term_marks.get(term)
+        if by_intent is None:
+            return posting
+        return {
+            intent: strength
+            for intent, strength in posting.items()
+            if (seen := by_intent.get(intent)) is None or mark in seen or "" in seen
+        }
 
     def _reading(self, readings: tuple[Tokens, ...], others: list[str]) -> Tokens:
-        """The first reading of a shorthand that shares an entry with another word of the
+        """The reading of a shorthand that shares an entry with most other words of the
         question ("đổi mk wifi": mật khẩu), else the last one ("cho mk hỏi": mình)."""
-        near: set[str] = set()
-        for word in others:
-            near.update(self._postings.get(word, ()))
+        support: dict[str, int] = defaultdict(int)
+        for word in set(others):
+            for intent in self._postings.get(word, ()):
+                support[intent] += 1
+        best, best_count = readings[-1], 0
         for reading in readings[:-1]:
             folded = tuple(fold_word(w) for w in reading)
             tokens, _ = self._process(folded, (CONTENT,) * len(folded))
-            for token in tokens:
-                if near.intersection(self._postings.get(token, ())):
-                    return folded
-        return tuple(fold_word(w) for w in readings[-1])
+            term = " ".join(tokens)
+            count = max((support[i] for i in self._postings.get(term, ())), default=0)
+            if count > best_count:
+                best, best_count = reading, count
+        return tuple(fold_word(w) for w in best)
 
     def tokens(self, question: str) -> Tokens:
         """The canonical tokens the engine matches on (exposed for tests and debugging)."""
@@ -352,32 +392,47 @@ class Engine:
 
     # -- scoring -------------------------------------------------------------------------
     def rank(self, question: str) -> list[tuple[str, float]]:
-        content, maybe = self._content(*self._question(question))
-        return self._rank(content, maybe)
+        tokens, roles, written = self._question(question)
+        content, maybe = self._content(tokens, roles)
+        return self._rank(content, maybe, written)
 
     def _mentioned(self, content: list[str], facets: list[Tokens]) -> list[Tokens]:
         words = tuple(content)
         return [facet for facet in facets if _contains(words, facet)]
 
-    def _rank(self, content: list[str], maybe: frozenset[str]) -> list[tuple[str, float]]:
+    def _rank(
+        self, content: list[str], maybe: frozenset[str], written: dict[str, str] | None = None
+    ) -> list[tuple[str, float]]:
         if not content:
             return [(e.id, 0.0) for e in self.knowledge.entries]
         bigrams = [f"{a} {b}" for a, b in itertools.pairwise(content)]
         weights: dict[str, float] = {}
+        postings: dict[str, dict[str, float]] = {}
+        n = len(self._rows)
         for term in content:
-            weight = self._idf.get(term, UNKNOWN_WEIGHT)
+            posting = self._postings.get(term, {})
+            mark = written.get(term) if written else None
+            if posting and mark is not None:
+                posting = self._same_word(term, mark, posting)
+            if posting:
+                strong = sum(1 for v in posting.values() if v == 1.0)
+                weight = math.log(1 + n / (strong or len(posting)))
+                postings[term] = posting
+            else:
+                weight = NUMBER_WEIGHT if any(ch.isdigit() for ch in term) else self._unknown
             weights[term] = weight * MAYBE_WEIGHT if term in maybe else weight
         for term in bigrams:
             if term in self._idf:
                 weights[term] = self._idf[term] * BIGRAM_FACTOR
+                postings[term] = self._postings[term]
         total = sum(weights.values())
         coverage: dict[str, float] = {}
         for term, weight in weights.items():
-            for intent, strength in self._postings.get(term, {}).items():
+            for intent, strength in postings.get(term, {}).items():
                 coverage[intent] = coverage.get(intent, 0.0) + weight * strength
         query = " ".join(sorted(content))
         # Words no entry knows lower every score alike.
-        known = sum([w for t, w in weights.items() if t in self._idf and " " not in t])
+        known = sum([w for t, w in weights.items() if t in postings and " " not in t])
         unigram_total = sum([w for t, w in weights.items() if " " not in t])
         knownness = (known / unigram_total) ** KNOWN_POWER if unigram_total else 0.0
         subjects = set(self._mentioned(content, self._subjects))
@@ -413,9 +468,9 @@ class Engine:
 
     # -- decisions -----------------------------------------------------------------------
     def decide(self, question: str, previous_intent: str | None = None) -> Decision:
-        tokens, roles = self._question(question)
+        tokens, roles, written = self._question(question)
         content, maybe = self._content(tokens, roles)
-        ranking = self._rank(content, maybe)
+        ranking = self._rank(content, maybe, written)
         if LOOK_ALIKE in content:
             # It looks like a subject of the file but is not one: whatever else matches, the
             # file does not cover it.
@@ -432,10 +487,12 @@ class Engine:
         (best, best_score), (_, second_score) = ranking[0], ranking[1]
         top = tuple(ranking[:5])
         confidence = round(best_score, 4)
-        if best_score < t.suggest:
-            return Decision("handoff", None, confidence, (), False, top)
         if best_score >= t.answer and best_score - second_score >= t.margin:
             return Decision("answer", best, confidence, (), False, top)
+        if best_score >= t.clear and best_score >= t.clear_ratio * second_score:
+            return Decision("answer", best, confidence, (), False, top)
+        if best_score < t.suggest:
+            return Decision("handoff", None, confidence, (), False, top)
         choices = [best]
         for intent, score in ranking[1:]:
             if len(choices) == 3 or score < max(t.suggest * 0.8, best_score - 0.2):

@@ -124,6 +124,15 @@ def untyped(word: str) -> str | None:
     return core
 
 
+@lru_cache(maxsize=_WORD_CACHE)
+def marks(word: str) -> str:
+    """The diacritics of a word, in order ("yếu" -> circumflex, acute; "yêu" -> circumflex):
+    two words with the same letters and different marks are different words."""
+    decomposed = unicodedata.normalize("NFD", word)
+    found = "".join(ch for ch in decomposed if unicodedata.combining(ch))
+    return found + "đ" if "đ" in word else found
+
+
 def role(accented: str, folded: str) -> int:
     """CONTENT, FUNCTION or MAYBE: "mấy" is a function word, "máy" is not; "may" (no
     diacritics) may be either."""
