@@ -14,6 +14,7 @@ from bot.settings import Settings
 from bot.storage import Storage
 from bot.telegram.app import build_bot, build_dispatcher
 from bot.telegram.middlewares import InFlight
+from bot.telegram.stopping import Stopped, StopSignals
 
 logger = logging.getLogger("bot")
 
@@ -27,20 +28,35 @@ async def open_storage(settings: Settings) -> Storage:
 
 
 async def run_polling(settings: Settings, assistant: Assistant) -> None:
-    storage = await open_storage(settings)
-    try:
-        bot = build_bot(settings)
-        dp = build_dispatcher(settings, assistant, storage)
+    """Long polling until SIGTERM/SIGINT. A signal during the start (Telegram slow to answer)
+    ends it there; the bot's session and the database are closed before this returns."""
+    bot = build_bot(settings)
+    with StopSignals() as stop:
+        storage = await open_storage(settings)
         try:
-            await bot.delete_webhook(drop_pending_updates=settings.drop_pending_updates)
-        except TelegramUnauthorizedError:
+            dp = build_dispatcher(settings, assistant, storage)
+            try:
+                await stop.race(start(bot, settings))
+            except Stopped:
+                return
+            if stop.requested.is_set():
+                return
+            # From here aiogram's signal handlers take over (polling stops, replies in flight
+            # are finished): nothing is awaited before start_polling installs them.
+            await poll(bot, dp)
+        finally:
             await bot.session.close()
-            raise
-        except TelegramAPIError as exc:  # Telegram unreachable: polling retries with backoff
-            logger.warning("deleteWebhook failed: %s", exc)
-        await poll(bot, dp)
-    finally:
-        await storage.close()  # after the dispatcher's shutdown: every reply's record is in
+            await storage.close()  # after the dispatcher's shutdown: every reply's record is in
+
+
+async def start(bot: Bot, settings: Settings) -> None:
+    """Before the first getUpdates: no webhook left to take the updates."""
+    try:
+        await bot.delete_webhook(drop_pending_updates=settings.drop_pending_updates)
+    except TelegramUnauthorizedError:
+        raise
+    except TelegramAPIError as exc:  # Telegram unreachable: polling retries with backoff
+        logger.warning("deleteWebhook failed: %s", exc)
 
 
 async def poll(

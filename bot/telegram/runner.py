@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from aiogram.exceptions import TelegramUnauthorizedError
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
 from bot import texts
 from bot.engine.assistant import Assistant
@@ -48,10 +48,11 @@ def serve(
             # the system's MIME table), which is a measurable share of the start-up time.
             from bot.telegram.webhook import run_webhook
 
-            run_webhook(settings, assistant)
+            main = run_webhook(settings, assistant)
         else:
-            with asyncio.Runner(loop_factory=new_event_loop) as runner:
-                runner.run(run_polling(settings, assistant))
+            main = run_polling(settings, assistant)
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            runner.run(main)
     except TelegramUnauthorizedError:
         print(texts.CONFIG_TOKEN_REJECTED, file=sys.stderr)
         return EXIT_CONFIG
@@ -60,6 +61,9 @@ def serve(
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
+    except TelegramAPIError as exc:  # Telegram's answer says it all: no traceback
+        logger.critical("the bot stopped: %s: %s", type(exc).__name__, exc)
+        return EXIT_FAILED
     except Exception as exc:  # logged through the redacting filter, never printed raw
         logger.critical("the bot stopped: %s: %s", type(exc).__name__, exc, exc_info=exc)
         return EXIT_FAILED

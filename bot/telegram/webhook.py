@@ -15,7 +15,7 @@ from bot.engine.assistant import Assistant
 from bot.settings import Settings
 from bot.telegram.app import SHUTDOWN_GRACE, build_bot, build_dispatcher
 from bot.telegram.polling import MAX_CONCURRENT_UPDATES, open_storage
-from bot.telegram.runtime import new_event_loop
+from bot.telegram.stopping import Stopped, StopSignals
 
 logger = logging.getLogger("bot")
 
@@ -52,28 +52,10 @@ async def health(_: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def build_webhook_app(
-    settings: Settings, assistant: Assistant, bot: Bot, secret: str
-) -> web.Application:
+def build_webhook_app(settings: Settings, dp: Dispatcher, bot: Bot, secret: str) -> web.Application:
     """The webhook server: POST settings.webhook_path (Telegram's updates, checked against the
-    secret token, 401 otherwise) and GET /health. The database opens here and closes when
-    the server has stopped."""
-    if settings.webhook_url is None:
-        raise ValueError("WEBHOOK_URL is not set")
-    storage = await open_storage(settings)
-    dp = build_dispatcher(settings, assistant, storage)
-    url = str(settings.webhook_url)
-
-    async def register_webhook(bot: Bot) -> None:
-        await bot.set_webhook(
-            url,
-            secret_token=secret,
-            allowed_updates=dp.resolve_used_update_types(),
-            drop_pending_updates=settings.drop_pending_updates,
-        )
-        logger.info("webhook set: %s", url)
-
-    dp.startup.register(register_webhook)
+    secret token, 401 otherwise) and GET /health. Starting the app starts the dispatcher;
+    stopping it waits for the replies in flight and closes the bot's session."""
     app = web.Application()
     app.router.add_get("/health", health)
     # The dispatcher's shutdown (waiting for replies in flight) runs before the handler
@@ -82,36 +64,69 @@ async def build_webhook_app(
     BoundedWebhookHandler(dp, bot, secret, MAX_CONCURRENT_UPDATES).register(
         app, path=settings.webhook_path
     )
-
-    async def close_storage(_: web.Application) -> None:
-        await storage.close()
-
-    app.on_cleanup.append(close_storage)
     return app
 
 
-def run_webhook(settings: Settings, assistant: Assistant) -> None:
-    bot = build_bot(settings)
+async def register_webhook(settings: Settings, dp: Dispatcher, bot: Bot, secret: str) -> None:
+    if settings.webhook_url is None:
+        raise ValueError("WEBHOOK_URL is not set")
+    url = str(settings.webhook_url)
+    await bot.set_webhook(
+        url,
+        secret_token=secret,
+        allowed_updates=dp.resolve_used_update_types(),
+        drop_pending_updates=settings.drop_pending_updates,
+    )
+    logger.info("webhook set: %s", url)
+
+
+def webhook_secret(settings: Settings) -> str:
     if settings.webhook_secret is not None:
-        secret = settings.webhook_secret.get_secret_value()
-    else:
-        # Never accept unauthenticated updates: without WEBHOOK_SECRET, a random one is
-        # given to Telegram at start-up.
-        secret = secrets.token_urlsafe(32)
-        logger.info("WEBHOOK_SECRET is not set: using a random secret for this run")
-    app = build_webhook_app(settings, assistant, bot, secret)
+        return settings.webhook_secret.get_secret_value()
+    # Never accept unauthenticated updates: without WEBHOOK_SECRET, a random one is given to
+    # Telegram at start-up.
+    logger.info("WEBHOOK_SECRET is not set: using a random secret for this run")
+    return secrets.token_urlsafe(32)
+
+
+async def run_webhook(settings: Settings, assistant: Assistant) -> None:
+    """The webhook server until SIGTERM/SIGINT. A failed start (setWebhook refused, the Bot
+    API unreachable) raises, and a signal ends the start wherever it is; either way the
+    server, the bot's session and the database are closed before this returns.
+
+    Not aiohttp's `run_app`: it starts the app (the dispatcher's start-up) outside its
+    clean-up, so a failed start would leave the database open, its threads keeping the
+    process alive, and its own signal handlers swallowing SIGTERM."""
+    secret = webhook_secret(settings)
+    bot = build_bot(settings)
+    with StopSignals() as stop:
+        storage = await open_storage(settings)
+        try:
+            dp = build_dispatcher(settings, assistant, storage)
+            app = build_webhook_app(settings, dp, bot, secret)
+            runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
+            try:
+                await stop.race(start_server(runner, settings, dp, bot, secret))
+                await stop.requested.wait()
+            except Stopped:
+                pass
+            finally:
+                await runner.cleanup()  # the dispatcher's shutdown: replies in flight first
+        finally:
+            await bot.session.close()
+            await storage.close()
+
+
+async def start_server(
+    runner: web.AppRunner, settings: Settings, dp: Dispatcher, bot: Bot, secret: str
+) -> None:
+    """The dispatcher started, the server listening, then Telegram told where to post."""
+    await runner.setup()
+    await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
     logger.info(
         "webhook server on http://%s:%s%s",
         settings.webhook_host,
         settings.webhook_port,
         settings.webhook_path,
     )
-    web.run_app(
-        app,
-        host=settings.webhook_host,
-        port=settings.webhook_port,
-        print=None,
-        handle_signals=True,
-        shutdown_timeout=SHUTDOWN_GRACE,
-        loop=new_event_loop(),
-    )
+    await register_webhook(settings, dp, bot, secret)

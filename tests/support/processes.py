@@ -53,6 +53,24 @@ class BotProcess:
             await asyncio.sleep(0.05)
         return self.proc.returncode
 
+    async def wait_exit(self, within: float = 30.0) -> int:
+        """The exit code of a process that is expected to end by itself (killed and failed if
+        it is still running after `within` seconds)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.proc.poll() is None:
+            if loop.time() > deadline:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"the bot was still running after {within}s:\n{self.output()}")
+            await asyncio.sleep(0.05)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
 
 def bot_env(**settings: str) -> dict[str, str]:
     """The environment without any of the bot's settings from the developer's shell."""

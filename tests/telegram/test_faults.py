@@ -19,8 +19,8 @@ from bot import texts
 from bot.cli import build_assistant
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
-from bot.telegram.app import build_bot
-from bot.telegram.polling import MAX_CONCURRENT_UPDATES
+from bot.telegram.app import build_bot, build_dispatcher
+from bot.telegram.polling import MAX_CONCURRENT_UPDATES, open_storage
 from bot.telegram.webhook import build_webhook_app
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.live_polling import (
@@ -193,7 +193,8 @@ async def test_a_slow_api_behind_a_webhook_turns_the_excess_away_for_telegram_to
             flood_burst=1000,
         )
         bot = build_bot(config)
-        app = await build_webhook_app(config, assistant, bot, SECRET)
+        storage = await open_storage(config)
+        app = build_webhook_app(config, build_dispatcher(config, assistant, storage), bot, SECRET)
         runner = web.AppRunner(app)
         await runner.setup()
         port = free_port()
@@ -222,5 +223,6 @@ async def test_a_slow_api_behind_a_webhook_turns_the_excess_away_for_telegram_to
             await settled(fake, sends=len(crowd), within=30)
         finally:
             await runner.cleanup()
+            await storage.close()
 
     assert replies_per_chat(fake) == dict.fromkeys(crowd, 1)
