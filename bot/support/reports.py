@@ -3,7 +3,8 @@
 * ``group_unanswered``: the questions the bot could not answer, grouped so that the same
   question typed many ways ("giá gói 1 Gbps", "Gia goi 1 Gbps?") is one line;
 * ``stats_text`` and ``unanswered_text``: the Vietnamese reports (wording in bot/texts.py);
-* ``write_unanswered_csv``: one row per question, for a spreadsheet.
+* ``write_unanswered_csv``: one row per question, for a spreadsheet (a cell that would start
+  a formula is written as text).
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from bot.storage import IntentVotes, QuestionRecord, Stats
 
 __all__ = [
     "CSV_COLUMNS",
+    "FORMULA_STARTS",
     "SIMILARITY",
     "IntentVotes",
     "Stats",
     "UnansweredGroup",
+    "as_text_cell",
     "format_duration",
     "format_number",
     "format_percent",
@@ -56,6 +59,10 @@ CSV_COLUMNS: tuple[str, ...] = (
     "ma_cau_hoi",  # question id (for marking it assigned)
 )
 _SPACES = re.compile(r"\s+")
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets: a
+# question typed as "=HYPERLINK(…)" would run when an admin opens the file (OWASP, CSV
+# injection). Such a cell gets a leading "'", which makes the spreadsheet show it as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +268,12 @@ def unanswered_text(
     return "\n".join(lines)
 
 
+def as_text_cell(value: str) -> str:
+    """``value`` as a spreadsheet shows it without running it: a leading "'" when it would
+    start a formula, otherwise unchanged."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def _csv_rows(
     groups: Sequence[UnansweredGroup], knowledge: Knowledge | None, zone: tzinfo | None
 ) -> Iterable[list[str]]:
@@ -315,6 +328,7 @@ def _write_csv(
     writer.writerow(CSV_COLUMNS)
     rows = 0
     for row in _csv_rows(groups, knowledge, zone):
-        writer.writerow(row)
+        # Every cell: titles and intent ids come from a knowledge file someone else may edit.
+        writer.writerow([as_text_cell(cell) for cell in row])
         rows += 1
     return rows

