@@ -103,24 +103,38 @@ class Questions(Database):
         *,
         at: float | None = None,
     ) -> bool:
-        """A 👍/👎 on an answer; linked to its question when that question is known. One vote
-        per person and question counts: False (nothing stored) when this person has voted on
-        this question already (a double tap, or the old keyboard on a second device)."""
+        """A 👍/👎 on an answer; linked to its question when that question is this person's,
+        answered with ``intent`` (see ``may_vote``). One vote per person and question counts:
+        False (nothing stored) when this person has voted on this question already (a double
+        tap, or the old keyboard on a second device)."""
         key = self.user_key(user_id)
         values = (time.time() if at is None else at, key, intent, int(up))
 
         def insert(db: sqlite3.Connection) -> bool:
-            # An unknown question id (a button from another database) is stored as no link.
+            # Any other question id (a button from another database, someone else's question)
+            # is stored as no link: only a linked 👎 puts a question on /unanswered.
             cursor = db.execute(
                 "INSERT INTO votes (at, user_key, intent, up, question_id)"
-                " SELECT ?, ?, ?, ?, (SELECT id FROM questions WHERE id = ?)"
+                " SELECT ?, ?, ?, ?, (SELECT id FROM questions WHERE id = ? AND user_key = ?"
+                "   AND action = 'answer' AND intent = ?)"
                 " WHERE NOT EXISTS ("
                 "   SELECT 1 FROM votes WHERE question_id = ? AND user_key = ?)",
-                (*values, question_id, question_id, key),
+                (*values, question_id, key, intent, question_id, key),
             )
             return cursor.rowcount == 1
 
         return await self._write(insert)
+
+    async def may_vote(self, user_id: int, question_id: int, intent: str) -> bool:
+        """Whether question ``question_id`` was asked by this user and answered with
+        ``intent``: a 👍/👎 on it counts only then. Callback data is the client's to write, so
+        the question's row decides, not the button."""
+        row = await self._one(
+            "SELECT 1 FROM questions"
+            " WHERE id = ? AND user_key = ? AND action = 'answer' AND intent = ?",
+            (question_id, self.user_key(user_id), intent),
+        )
+        return row is not None
 
     async def recent_questions(self, user_id: int, limit: int = 5) -> list[QuestionRecord]:
         """The user's last ``limit`` questions, newest last."""

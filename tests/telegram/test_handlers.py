@@ -27,7 +27,7 @@ from bot.cli import build_assistant, main
 from bot.engine.assistant import Assistant, FollowUpContext
 from bot.logs import RedactingFilter
 from bot.settings import ConfigError, Settings, load_settings
-from bot.storage import Storage
+from bot.storage import IntentVotes, Storage
 from bot.telegram.keyboards import FeedbackCb, TopicCb
 from bot.telegram.runner import serve
 from tests.support.conversation import (
@@ -36,6 +36,8 @@ from tests.support.conversation import (
     TOKEN,
     Conversation,
     connect,
+    inline,
+    join,
     labels,
     message_and_card,
     messages,
@@ -450,6 +452,96 @@ async def test_thumbs_down_thanks_for_the_feedback(chat: Conversation) -> None:
 
     assert only(calls, AnswerCallbackQuery)[0].text == texts.FEEDBACK_THANKS_DOWN
     assert len(only(calls, EditMessageReplyMarkup)) == 1
+
+
+MINH = 222
+
+
+def feedback_data_of(calls: list[Any], label: str) -> FeedbackCb:
+    """The callback data of the 👍/👎 button `label` under the last message among `calls`."""
+    markup = inline(messages(calls)[-1].reply_markup)
+    assert markup is not None
+    [data] = [b.callback_data for row in markup.inline_keyboard for b in row if b.text == label]
+    assert data is not None
+    return FeedbackCb.unpack(data)
+
+
+async def test_a_vote_forged_with_another_users_question_id_is_a_stale_button(
+    chat: Conversation, storage: Storage
+) -> None:
+    lans = feedback_data_of(await chat.says("CSO là gì?"), "👍")
+    minh = await join(chat.dp, settings(), user_id=MINH)
+    minhs = await minh.says("cmo can ky nang gi")
+    under_his_answer = minh.last_bot_message(minhs)
+
+    # Minh rewrites his own 👎 to carry Lan's question id, with her answer's intent or his own.
+    forged = [
+        FeedbackCb(intent=lans.intent, vote="down", q=lans.q).pack(),
+        FeedbackCb(intent=feedback_data_of(minhs, "👎").intent, vote="down", q=lans.q).pack(),
+    ]
+    for data in forged:
+        calls = await minh.press_data(data, under_his_answer)
+        assert [(type(c), getattr(c, "text", None)) for c in calls] == [
+            (AnswerCallbackQuery, texts.STALE_BUTTON)
+        ]
+
+    assert await storage.unanswered() == []
+    assert (await storage.stats()).votes_7d == ()
+
+
+async def test_a_vote_for_an_answer_the_user_did_not_get_is_a_stale_button(
+    chat: Conversation, storage: Storage
+) -> None:
+    answer = await chat.says("CSO là gì?")
+    mine = feedback_data_of(answer, "👎")
+    under_it = chat.last_bot_message(answer)
+
+    forged = [
+        FeedbackCb(intent="cmo_skills", vote="down", q=mine.q).pack(),  # not the answer given
+        FeedbackCb(intent=mine.intent, vote="down", q=mine.q + 1000).pack(),  # no such question
+        FeedbackCb(intent="cmo_skills", vote="down").pack(),  # no question, not this answer's
+    ]
+    for data in forged:
+        calls = await chat.press_data(data, under_it)
+        assert [(type(c), getattr(c, "text", None)) for c in calls] == [
+            (AnswerCallbackQuery, texts.STALE_BUTTON)
+        ]
+
+    assert await storage.unanswered() == []
+    assert (await storage.stats()).votes_7d == ()
+    # The real button still counts.
+    calls = await chat.press("👎", on=answer)
+    assert only(calls, AnswerCallbackQuery)[0].text == texts.FEEDBACK_THANKS_DOWN
+    assert [r.text for r in await storage.unanswered()] == ["CSO là gì?"]
+
+
+async def test_in_a_group_only_the_person_who_asked_can_rate_the_answer(
+    chat: Conversation, storage: Storage
+) -> None:
+    answer = await chat.says("@cso_cmo_support_bot CSO là gì?", chat_id=GROUP)
+    minh = await join(chat.dp, settings(), user_id=MINH)
+
+    calls = await minh.press("👎", on=answer)  # the real button, under Lan's answer
+
+    assert [(type(c), getattr(c, "text", None)) for c in calls] == [
+        (AnswerCallbackQuery, texts.STALE_BUTTON)
+    ]
+    assert await storage.unanswered() == []
+    calls = await chat.press("👎", on=answer)
+    assert only(calls, AnswerCallbackQuery)[0].text == texts.FEEDBACK_THANKS_DOWN
+    assert [r.text for r in await storage.unanswered()] == ["CSO là gì?"]
+
+
+async def test_a_vote_under_a_topic_answer_counts_in_the_users_own_chat(
+    chat: Conversation, storage: Storage
+) -> None:
+    start = chat.last_bot_message(await chat.says("/start"))
+    answer = await chat.press_data(TopicCb(intent="cso_role").pack(), start)
+
+    calls = await chat.press("👍", on=answer)
+
+    assert only(calls, AnswerCallbackQuery)[0].text == texts.FEEDBACK_THANKS_UP
+    assert (await storage.stats()).votes_7d == (IntentVotes("cso_role", 1, 0),)
 
 
 async def test_every_callback_data_fits_in_64_bytes(assistant: Assistant) -> None:

@@ -272,6 +272,17 @@ async def test_a_vote_for_an_unknown_question_is_kept_without_the_link(
     assert await storage.unanswered(now=NOON + HOUR) == []
 
 
+async def test_a_vote_links_only_to_the_voters_own_answer_of_that_intent(
+    storage: Storage,
+) -> None:
+    lans = await storage.record_question(1, "CSO là gì?", ANSWER, at=NOON)
+
+    await storage.record_vote(2, "cso_role", False, lans, at=NOON + 2)  # someone else
+    await storage.record_vote(1, "cmo_role", False, lans, at=NOON + 3)  # not the answer given
+
+    assert await storage.unanswered(now=NOON + HOUR) == []
+
+
 async def test_unanswered_looks_back_the_given_number_of_days(storage: Storage) -> None:
     await storage.record_question(1, "cũ", HANDOFF, at=NOON - 10 * DAY)
     recent = await storage.record_question(1, "mới", HANDOFF, at=NOON - 2 * DAY)

@@ -56,7 +56,12 @@ async def on_feedback(
 ) -> None:
     message = callback.message
     intent = callback_data.intent
-    if intent == HANDOFF or not assistant.knows(intent) or not isinstance(message, Message):
+    if (
+        intent == HANDOFF
+        or not assistant.knows(intent)
+        or not isinstance(message, Message)
+        or not await _is_their_vote(callback, callback_data, message, db)
+    ):
         await callback.answer(texts.STALE_BUTTON)
         return
     up = callback_data.vote is Vote.UP
@@ -73,6 +78,23 @@ async def on_feedback(
     key = conversation_key(message.chat.id, user.id)
     if streaks.vote(key, callback_data.q, up):
         await send_text(message, texts.PERSON_OFFER, reply_markup=person_keyboard())
+
+
+async def _is_their_vote(
+    callback: CallbackQuery, data: FeedbackCb, message: Message, db: Storage
+) -> bool:
+    """A vote counts only from the person who asked, on the answer they got. Callback data
+    can be forged, so the question's row decides (who asked, under their pseudonymous key,
+    and the intent they were answered with). An answer to a topic button has no question
+    (q=0): that vote counts only in the user's own private chat, and only when its data is a
+    button of the message Telegram says was pressed (that message is Telegram's word, not
+    the client's), so it is a vote on the answer shown there."""
+    user = callback.from_user
+    if data.q:
+        return await db.may_vote(user.id, data.q, data.intent)
+    markup = message.reply_markup
+    buttons = () if markup is None else (b for row in markup.inline_keyboard for b in row)
+    return message.chat.id == user.id and any(b.callback_data == callback.data for b in buttons)
 
 
 async def on_stale(callback: CallbackQuery) -> None:
