@@ -70,6 +70,9 @@ ABBREVIATIONS: dict[str, tuple[str, ...]] = {
     "cv": ("công", "việc"),
     "tn": ("thế", "nào"),
     "mún": ("muốn",),
+    "nvu": ("nhiệm", "vụ"),
+    "nv": ("nhân", "viên"),
+    "qc": ("quảng", "cáo"),
     "mu0n": ("muốn",),
     "thág": ("tháng",),
     "trg": ("trong",),
@@ -211,6 +214,7 @@ AMBIGUOUS: dict[str, tuple[tuple[str, ...], ...]] = {
     "bn": (("bao", "nhiêu"), ("bạn",)),
     "bh": (("bảo", "hành"), ("bao", "giờ")),
     "lh": (("liên", "hệ"), ("lh",)),
+    "vs": (("so", "sánh"), ("với",)),
 }
 
 # canonical phrase -> variants. Everything here is folded (no diacritics) before use.
@@ -301,6 +305,11 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
         "hen hom khac",
         "hen dip khac",
         "hen lan khac",
+        "hen gap",
+        "hen gap nhe",
+        "hom khac",
+        "hom khac noi tiep",
+        "chuc ngu ngon",
         "di day",
         "off day",
         "chao nhe",
@@ -382,6 +391,21 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# Whom a greeting or thanks is addressed to: "chào bác sĩ" is a greeting, not a question
+# about a doctor.
+_ADDRESSEES = (
+    "ban", "ad", "admin", "shop", "anh", "chi", "em", "bac si", "co", "chu", "bac", "thay",
+    "anh chi", "moi nguoi", "ca nha", "nha", "ban nhe", "nhe",
+)  # fmt: skip
+for _canonical in ("chao", "cam on", "tam biet"):
+    PHRASE_GROUPS[_canonical] = (
+        *PHRASE_GROUPS[_canonical],
+        *(f"{_canonical} {who}" for who in _ADDRESSEES),
+    )
+# The tokens of the groups above: a question made only of them (and words the file does not
+# know) is small talk, whatever else it says ("thôi để mình suy nghĩ thêm, bye nhé").
+SMALL_TALK_TOKENS: frozenset[str] = frozenset({"chao", "cam_on", "tam_biet", "huong_dan"})
+
 # Small talk phrasings every file's greeting/thanks/goodbye/help also answer to.
 SMALL_TALK_PHRASINGS: dict[str, tuple[str, ...]] = {
     "greeting": ("xin chào", "chào bạn", "alo", "hello", "chào buổi sáng", "có ai không"),
@@ -415,7 +439,7 @@ FUNCTION_WORDS: frozenset[str] = frozenset(
     cũng luôn ah uh uhm um nhen nghen ak họ dùm tui t m b e c admin bot ok ja cái z giùm
     ko thử biết muốn hiểu xem vui lòng please pls plz la_gi la_ai ai người ta thường cứ
     kiểu phải vì tại nên nhiều lại thật vẫn còn nữa đây kia bao mấy trên nếu tất chưa khá
-    vâng tớ ông bà nó nhau chắc liền kể nhiêu lắm cả cần bây nay chỉ
+    vâng dạ hộ tớ ông bà nó nhau chắc liền kể nhiêu lắm cả cần bây nay chỉ
     i you me we they he she it the an is are was were be been do does did what which who
     how why can could would should will shall may might must need needs have has had of
     to in on at for with and or but my your our their its this that these those about

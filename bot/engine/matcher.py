@@ -26,13 +26,14 @@ from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
 
-from bot.engine.knowledge import SMALL_TALK, Knowledge
+from bot.engine.knowledge import CONTACT, SMALL_TALK, Knowledge
 from bot.engine.lexicon import (
     AMBIGUOUS,
     FOLLOW_UP_ENDS,
     FOLLOW_UP_STARTS,
     PHRASE_GROUPS,
     SMALL_TALK_PHRASINGS,
+    SMALL_TALK_TOKENS,
 )
 from bot.engine.normalize import (
     CONTENT,
@@ -52,11 +53,12 @@ Action = Literal["answer", "suggest", "handoff"]
 LOOK_ALIKE = "<look_alike>"
 OUT_OF_SCOPE = "<out_of_scope>"
 # A word no entry knows weighs this share of the rarest known word's IDF (one entry's word).
-UNKNOWN_SHARE = 0.55
+UNKNOWN_SHARE = 0.7
 NUMBER_WEIGHT = 0.3  # an unknown number ("150k", "14"): a quantity, not a subject
 MAYBE_WEIGHT = 0.5  # a word typed without diacritics that may be a function word
 BIGRAM_FACTOR = 0.6
-WEAK_MATCH = 0.6  # a word found only in an entry's answer, not in its phrasings
+WEAK_MATCH = 0.3  # a word found only in an entry's answer, not in its phrasings
+QUESTION_MATCH = 0.7  # a word of its phrasings, not of its title, button or keywords
 SIGNATURE_SHARE = 0.6
 OTHER_SUBJECT_FACTOR = 0.55  # an answer about one subject to a question naming only another
 SEVERAL_SUBJECTS_FACTOR = 0.75  # a one-subject answer to a question naming several
@@ -65,6 +67,7 @@ SIGNATURE_PENALTY = 0.3
 COVERAGE_SHARE = 0.65
 FUZZY_SHARE = 1 - COVERAGE_SHARE
 KNOWN_POWER = 1.0
+UNKNOWN_IN_COVERAGE = 1.0
 
 Tokens = tuple[str, ...]
 Roles = tuple[int, ...]
@@ -82,12 +85,12 @@ class _Row(NamedTuple):
 class Thresholds:
     """Chosen on several businesses' files at once; see README "Your own knowledge"."""
 
-    answer: float = 0.38
-    suggest: float = 0.35
+    answer: float = 0.36
+    suggest: float = 0.36
     margin: float = 0.01
     # Below `answer`, a best match at least `clear_ratio` times the second is still answered
     # from `clear` up: one entry explains the question and no other comes close.
-    clear: float = 0.28
+    clear: float = 0.25
     clear_ratio: float = 1.5
 
 
@@ -177,6 +180,7 @@ class Engine:
         self.vocabulary = Vocabulary(knowledge)
         strong: dict[str, set[str]] = defaultdict(set)
         weak: dict[str, set[str]] = defaultdict(set)
+        named: dict[str, set[str]] = defaultdict(set)  # the title's, button's and keywords'
         words: set[str] = set(FUNCTION_FOLDED) | self.vocabulary.words
         docs: dict[str, list[str]] = defaultdict(list)
         # folded word -> intent -> the diacritics the entry writes it with ("gói", not "gọi")
@@ -189,6 +193,9 @@ class Engine:
                 words.update(normalize(text).folded)
                 content, bigrams = self._text_terms(text)
                 strong[entry.id].update(content, bigrams)
+            for text in [entry.title, entry.button, *entry.keywords]:
+                content, bigrams = self._text_terms(text)
+                named[entry.id].update(content, bigrams)
             for text in phrasings:
                 docs[entry.id].append(" ".join(self._text_terms(text)[0]))
             words.update(normalize(entry.answer).folded)
@@ -196,8 +203,13 @@ class Engine:
                 norm = normalize(text)
                 for accented, folded in zip(norm.accented, norm.folded, strict=True):
                     self._term_marks[folded][entry.id].add(marks(accented))
+            answer = entry.answer
+            if entry.id == CONTACT:  # its reply shows the contact block: so does its index
+                c = knowledge.contact
+                answer = " ".join([answer, c.organization, c.address, c.hours, c.phone_display])
+                words.update(normalize(answer).folded)
             if entry.id not in SMALL_TALK:  # small-talk answers mention every topic
-                content, bigrams = self._text_terms(entry.answer)
+                content, bigrams = self._text_terms(answer)
                 weak[entry.id].update(content, bigrams)
         self._vocabulary = sorted(w for w in words if w.isalpha())
         self._known_words = frozenset(words)
@@ -209,9 +221,9 @@ class Engine:
                 self._postings[term][intent] = WEAK_MATCH
         for intent, terms in strong.items():
             for term in terms:
-                self._postings[term][intent] = 1.0
+                self._postings[term][intent] = 1.0 if term in named[intent] else QUESTION_MATCH
         self._idf = {
-            term: math.log(1 + n / (sum(v == 1.0 for v in p.values()) or len(p)))
+            term: math.log(1 + n / (sum(v > WEAK_MATCH for v in p.values()) or len(p)))
             for term, p in self._postings.items()
         }
         # An intent's signature: the words most of its phrasings share. A question lacking
@@ -328,8 +340,12 @@ class Engine:
             if readings is not None:
                 others = [w for w in norm.folded if w != folded]
                 reading = self._reading(readings, others)
-                words.extend(reading)
-                roles.extend(FUNCTION if w in FUNCTION_FOLDED else CONTENT for w in reading)
+                for word in reading:
+                    folded_word = fold_word(word)
+                    words.append(folded_word)
+                    roles.append(FUNCTION if folded_word in FUNCTION_FOLDED else CONTENT)
+                    if marks(word):
+                        written[folded_word] = marks(word)
                 continue
             if role == CONTENT:
                 if folded in self._known_words:
@@ -370,7 +386,7 @@ class Engine:
             count = max((support[i] for i in self._postings.get(term, ())), default=0)
             if count > best_count:
                 best, best_count = reading, count
-        return tuple(fold_word(w) for w in best)
+        return best
 
     def tokens(self, question: str) -> Tokens:
         """The canonical tokens the engine matches on (exposed for tests and debugging)."""
@@ -415,7 +431,7 @@ class Engine:
             if posting and mark is not None:
                 posting = self._same_word(term, mark, posting)
             if posting:
-                strong = sum(1 for v in posting.values() if v == 1.0)
+                strong = sum(1 for v in posting.values() if v > WEAK_MATCH)
                 weight = math.log(1 + n / (strong or len(posting)))
                 postings[term] = posting
             else:
@@ -426,6 +442,9 @@ class Engine:
                 weights[term] = self._idf[term] * BIGRAM_FACTOR
                 postings[term] = self._postings[term]
         total = sum(weights.values())
+        if UNKNOWN_IN_COVERAGE < 1.0:
+            unknown_total = sum(w for t, w in weights.items() if t not in postings)
+            total = max(total - (1 - UNKNOWN_IN_COVERAGE) * unknown_total, 1e-9)
         coverage: dict[str, float] = {}
         for term, weight in weights.items():
             for intent, strength in postings.get(term, {}).items():
@@ -475,12 +494,29 @@ class Engine:
             # It looks like a subject of the file but is not one: whatever else matches, the
             # file does not cover it.
             return Decision("handoff", None, round(min(ranking[0][1], 0.2), 4), (), False, ())
-        decision = self._decide(ranking)
+        decision = self._small_talk(content, ranking) or self._decide(ranking)
         if previous_intent in self.knowledge.by_id:
             follow = self._follow_up(tokens, content, previous_intent, decision)
             if follow is not None:
                 return follow
         return decision
+
+    def _small_talk(self, content: list[str], ranking: list[tuple[str, float]]) -> Decision | None:
+        """A greeting, thanks or goodbye with nothing else the file knows: small talk."""
+        if not SMALL_TALK_TOKENS.intersection(content):
+            return None
+        rest = [t for t in content if t not in SMALL_TALK_TOKENS]
+        # The rest is chit-chat: a few Vietnamese words the file does not know.
+        if len(rest) > 4 or any(t in self._postings or not SYLLABLE.match(t) for t in rest):
+            return None
+        said = {i for t in content if t in SMALL_TALK_TOKENS for i in self._postings.get(t, {})}
+        for intent, score in ranking:
+            if intent in said and intent in SMALL_TALK:
+                top = tuple(ranking[:5])
+                return Decision(
+                    "answer", intent, round(max(score, self.thresholds.answer), 4), (), False, top
+                )
+        return None
 
     def _decide(self, ranking: list[tuple[str, float]]) -> Decision:
         t = self.thresholds
