@@ -1,6 +1,11 @@
-"""Every figure of docs/performance.md in one command: the whole-bot benchmark (both
-AIOGRAM_DEFERRED_IMPORT settings), the in-process part again with the import not deferred,
-and the scale benchmark, each in a process of its own; then the summary.
+"""Every figure of docs/performance.md in one command, each benchmark in a process of its own:
+
+1. the in-process part of the whole-bot benchmark, 3 runs with each AIOGRAM_DEFERRED_IMPORT
+   setting, the settings alternated (the setting is the process's: aiogram is imported once);
+2. its floor, http and startup parts, the bot processes started with each setting;
+3. the scale benchmark;
+
+then the summary, benchmarks/results/performance-latest.md.
 
     .venv/bin/python -m benchmarks                  # writes benchmarks/results/*
     .venv/bin/python -m benchmarks --update-docs    # and the figures in docs/performance.md
@@ -17,12 +22,13 @@ from collections.abc import Sequence
 from benchmarks import summary
 from bot.settings import PROJECT_ROOT
 
-EAGER = summary.BOT_EAGER.stem
+IN_PROCESS_RUNS = 3
 
 
 def _run(arguments: Sequence[str], **env: str) -> None:
     command = [sys.executable, "-m", *arguments]
-    print(f"\n$ {' '.join(arguments)}", file=sys.stderr, flush=True)
+    shown = " ".join(f"{k}={v}" for k, v in env.items())
+    print(f"\n$ {shown} python -m {' '.join(arguments)}", file=sys.stderr, flush=True)
     subprocess.run(command, cwd=PROJECT_ROOT, env={**os.environ, **env}, check=True)
 
 
@@ -39,17 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     quick = ["--quick"] if args.quick else []
     if not args.summary_only:
-        _run(["benchmarks.bench_bot", *quick], AIOGRAM_DEFERRED_IMPORT="true")
+        for stale in summary.RESULTS.glob(summary.IN_PROCESS.format(setting="*", run="*") + ".*"):
+            stale.unlink()
+        for run in range(1, (1 if args.quick else IN_PROCESS_RUNS) + 1):
+            for setting in summary.SETTINGS:
+                name = summary.IN_PROCESS.format(setting=setting, run=run)
+                _run(
+                    ["benchmarks.bench_bot", "--only", "in-process", "--results", name, *quick],
+                    AIOGRAM_DEFERRED_IMPORT=setting,
+                )
         _run(
-            [
-                "benchmarks.bench_bot",
-                "--only",
-                "in-process",
-                "--results",
-                "bot-eager-latest",
-                *quick,
-            ],
-            AIOGRAM_DEFERRED_IMPORT="false",
+            ["benchmarks.bench_bot", "--only", "floor", "http", "startup", *quick],
+            AIOGRAM_DEFERRED_IMPORT="true",
         )
         _run(["benchmarks.bench_scale", *(["--runs", "1"] if args.quick else [])])
     for path in summary.write(args.update_docs):

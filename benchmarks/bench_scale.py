@@ -24,6 +24,7 @@ from typing import Any
 from benchmarks.measure import conditions, platform_line
 from benchmarks.revision import interpreter, revision
 from benchmarks.scale import generator
+from benchmarks.targets import LOAD_BAR_S, RATIO_BAR
 from bot.cli import DEFAULT_EVAL
 from bot.engine.evaluation import HANDOFF, load_cases
 from bot.settings import DEFAULT_KNOWLEDGE, PROJECT_ROOT, Settings
@@ -32,8 +33,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TABLE = RESULTS / "scale-latest.md"
 FIGURES = RESULTS / "scale-latest.json"
 SIZES = (20, 200, 2000)
-LOAD_BAR_S = 5.0  # the largest file, load and build
-RATIO_BAR = 3.0  # CPU per question against the shipped file's
 BAR_SIZE = 2000  # the file the bars are set for
 SHIPPED = "shipped"
 
@@ -166,8 +165,9 @@ def bars(results: dict[str, dict[str, Any]], in_share: float) -> list[str]:
         return [f"bars not measured: {big.get('error') or base.get('error')}"]
     ratio = cost(big, in_share) / cost(base, in_share)
     return [
-        f"{BAR_SIZE:,} entries load and build in < {LOAD_BAR_S:g} s: {big['build_s']:.2f} s "
-        f"({'met' if big['build_s'] < LOAD_BAR_S else 'not met'})",
+        f"{BAR_SIZE:,} entries load and build in < {LOAD_BAR_S:g} s: {big['build_cpu_s']:.2f} s "
+        f"of CPU, {big['build_s']:.2f} s of wall time "
+        f"({'met' if big['build_cpu_s'] < LOAD_BAR_S else 'not met'}, judged on CPU time)",
         f"{BAR_SIZE:,} entries cost <= {RATIO_BAR:g}× the shipped file's per question: "
         f"{ratio:.1f}× ({'met' if ratio <= RATIO_BAR else 'not met'})",
     ]

@@ -14,15 +14,10 @@ from typing import Any
 from benchmarks.botbench.in_process import BATCH, Floor, InProcess
 from benchmarks.botbench.process import Http, Startup
 from benchmarks.revision import interpreter, revision
+from benchmarks.targets import CPU_BAR_MS, P99_BAR_MS, RSS_BAR_MB, STARTUP_BAR_S
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 NAME = "bot-latest"  # results/<name>.md and results/<name>.json
-
-CPU_BAR_MS = 1.5  # CPU per text update, in-process
-P99_BAR_MS = 5.0  # per update, in-process
-RSS_BAR_MB = 120.0  # the running bot
-STARTUP_BAR_S = 2.0  # spawn -> first answer
-TELEGRAM_RATE = 30.0  # messages a second Telegram lets one bot send
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +144,6 @@ def lines_startup(deferred: bool, runs: Sequence[Startup]) -> list[Line]:
         Line(part, "bot CPU time until the answer", f"{f['cpu_s']:.2f} s"),
         Line(part, "peak RSS at the first answer (VmHWM)", f"{f['hwm_mb']:,.0f} MB"),
     ]
-
-
-def headroom(text_cpu_ms: float) -> str:
-    """One core's text updates a second, against Telegram's own sending limit."""
-    per_second = 1000 / text_cpu_ms
-    return (
-        f"at {text_cpu_ms:.2f} ms of CPU per text update, one core answers about "
-        f"{per_second:,.0f} questions a second, {per_second / TELEGRAM_RATE:.0f}× the "
-        f"~{TELEGRAM_RATE:.0f} messages a second Telegram lets a bot send"
-    )
 
 
 HEADER = ("part", "measure", "value", "bar", "verdict")

@@ -16,6 +16,7 @@ from benchmarks.botbench.process import Http, Startup, http_load, startup_once
 from benchmarks.botbench.workloads import OFF_TOPIC, USERS, press_data, text_questions
 from benchmarks.measure import conditions, one_core, platform_line
 from benchmarks.revision import interpreter
+from benchmarks.targets import headroom
 from bot.engine.assistant import Assistant
 
 
@@ -60,8 +61,8 @@ async def run(assistant: Assistant, options: Options, deferred_here: bool) -> Ou
         out.figures["in_process"] = {r.workload: dataclasses.asdict(r) for r in rows}
         out.figures["in_process_deferred"] = deferred_here
         text = next(r for r in rows if r.workload == "text")
-        out.notes.append("headroom: " + report.headroom(text.cpu_ms))
-        out.figures["headroom"] = report.headroom(text.cpu_ms)
+        out.notes.append("headroom: " + headroom(text.cpu_ms))
+        out.figures["headroom"] = headroom(text.cpu_ms)
         if profiled is not None:
             out.notes.append(
                 f"cProfile of text updates (the bot's functions):\n\n```\n{profiled}\n```"
