@@ -112,6 +112,11 @@ RATING_TOO_LATE = "Cuộc trò chuyện này đã được đánh giá rồi, c�
 HANDOFF_RELAY_FAILED = "Không gửi được tin này cho khách: {reason}"
 # Above an operator's corrected message when the copy the customer got could not be edited.
 HANDOFF_CORRECTED = "✏️ Nhân viên hỗ trợ đã sửa lại tin nhắn trước:"
+# Once, when too many of the customer's messages are still waiting for the operators.
+HANDOFF_QUEUE_FULL = (
+    "Nhân viên hỗ trợ chưa kịp nhận hết các tin bạn vừa gửi, nên tin này và các tin tiếp theo "
+    "trong lúc này chưa được chuyển đi. Bạn vui lòng đợi một lát rồi gửi lại giúp mình nhé."
+)
 # In the operators' group (the operators read these, in the topic of the user)
 CLOSE_BUTTON = "✅ Đóng hội thoại"
 OPERATOR_CARD_TITLE = "🙋 Khách cần hỗ trợ: {name}"

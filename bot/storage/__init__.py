@@ -21,7 +21,7 @@ from bot.storage.database import (
     StorageError,
     migrate,
 )
-from bot.storage.handoffs import Handoff, Handoffs
+from bot.storage.handoffs import Handoff, Handoffs, PendingRelay
 from bot.storage.questions import MAX_TEXT, QuestionRecord, Questions, best_guess
 from bot.storage.stats import STATS_DAYS, Action, IntentVotes, Stats, StatsQueries, local_midnight
 
@@ -37,6 +37,7 @@ __all__ = [
     "Database",
     "Handoff",
     "IntentVotes",
+    "PendingRelay",
     "QuestionRecord",
     "Stats",
     "Storage",

@@ -145,10 +145,21 @@ CREATE TABLE operator_copies (
 CREATE INDEX operator_copies_at ON operator_copies (at);
 """
 
+# What waits to be sent to the operators' group, per customer in order: a restart resumes it.
+MIGRATION_OPERATOR_RELAYS = """
+CREATE TABLE operator_relays (
+    id      INTEGER PRIMARY KEY,   -- the order they were queued in
+    chat_id INTEGER NOT NULL,      -- the customer's private chat, whose queue it is in
+    kind    TEXT NOT NULL,         -- what to send (see bot.support.handoff)
+    payload TEXT NOT NULL          -- JSON: what sending it needs
+);
+"""
+
 MIGRATIONS: list[str] = [
     MIGRATION_1,
     MIGRATION_TOPIC_GROUPS,
     MIGRATION_OPERATOR_COPIES,
+    MIGRATION_OPERATOR_RELAYS,
 ]
 
 

@@ -2,7 +2,8 @@
 
 These tables keep the private chat id, the one exception to pseudonymous storage, because
 the bot must relay the operators' replies to it; the retention purge forgets it once a
-handoff has been closed longer than the retention period.
+handoff has been closed longer than the retention period. The queue for the operators' group
+(``operator_relays``) holds, until sent, what sending needs: for a card, the customer's name.
 """
 
 from __future__ import annotations
@@ -41,6 +42,16 @@ def _handoff(row: sqlite3.Row) -> Handoff:
         rating=row["rating"],
         timeout_notified=bool(row["timeout_notified"]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRelay:
+    """Something queued for the operators' group and not sent yet."""
+
+    id: int  # ascending in the order they were queued
+    chat_id: int  # the customer's chat
+    kind: str
+    payload: str  # JSON
 
 
 _HANDOFF_COLUMNS = (
@@ -133,6 +144,34 @@ class Handoffs(Database):
             (group_id, message_id),
         )
         return None if row is None else (int(row["chat_id"]), int(row["copy_id"]))
+
+    async def add_relay(self, chat_id: int, kind: str, payload: str) -> int:
+        """Queue something for the operators' group (kept until ``relay_done``); its id."""
+
+        def insert(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
+                "INSERT INTO operator_relays (chat_id, kind, payload) VALUES (?, ?, ?)",
+                (chat_id, kind, payload),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+        return await self._write(insert)
+
+    async def relay_done(self, relay_id: int) -> None:
+        """Sent (or given up, and logged): off the queue."""
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM operator_relays WHERE id = ?", (relay_id,))
+
+        await self._write(delete)
+
+    async def pending_relays(self) -> list[PendingRelay]:
+        """Everything queued for the operators' group and not sent, in the order queued."""
+        rows = await self._rows(
+            "SELECT id, chat_id, kind, payload FROM operator_relays ORDER BY id"
+        )
+        return [PendingRelay(r["id"], r["chat_id"], r["kind"], r["payload"]) for r in rows]
 
     async def open_handoff(self, chat_id: int, user_id: int, *, at: float | None = None) -> Handoff:
         """A new handoff for this chat, or the one already open."""

@@ -5,36 +5,55 @@ The operators' chat is a forum supergroup with one topic per user. The topic ope
 the bot copies their messages (text or media) to the user, and the user's messages to the topic.
 `/close` in the topic gives the user back to the bot and asks for a 1-5 rating.
 
-Everything sent to the operators' chat goes through one FIFO queue that keeps within Telegram's
-per-group limit (about 20 messages a minute) and keeps the user's messages in order. The state
-lives in the database, so a restart loses no conversation: open handoffs are reloaded at start.
+Everything sent to the operators' chat waits in a queue per customer, and the queues are served
+in turn within Telegram's per-group limit (about 20 messages a minute): a customer's messages
+keep their order, and one customer's backlog delays another's new topic by a send or two, not
+by the whole backlog. A customer with CUSTOMER_QUEUE_LIMIT messages waiting is told once that
+the operators are behind, and their further messages are not relayed (each one logged) until
+the backlog has gone. The queue is in the database as well as in memory, so what was not sent
+before a restart is sent after it, in order (a send cut short by the stop is sent again). The
+rest of the state lives in the database too: open handoffs are reloaded at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import enum
+import json
 import logging
+import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import Message, User
 
 from bot import texts
 from bot.engine.assistant import Assistant
-from bot.storage import Handoff, Storage
+from bot.storage import Handoff, Storage, StorageError
 from bot.telegram.keyboards import close_keyboard, rating_keyboard
 from bot.telegram.text import quote, shorten
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-QUEUE_LIMIT = 10_000  # messages waiting for the operators' chat; beyond it, new ones are dropped
+# A customer's messages waiting for the operators' chat: a minute and a half of the group's
+# 20 a minute. Beyond it their messages are not relayed (the customer is told once).
+CUSTOMER_QUEUE_LIMIT = 30
+RETRY_MAX_DELAY = 60.0  # seconds between attempts while the Bot API is unreachable, at most
 CARD_QUESTIONS = 5
 CARD_QUESTION_CHARS = 200
 TOPIC_NAME_CHARS = 128
@@ -147,7 +166,76 @@ class FailureStreak:
         return self._check(key)
 
 
-Job = Callable[[Bot], Awaitable[None]]
+# What a relay sends to the operators' chat.
+OPEN = "open"  # the customer's topic (opened if need be) and card
+COPY = "copy"  # one of the customer's messages
+NOTE = "note"  # a line for the operators in the customer's topic
+
+
+@dataclass(slots=True)
+class Relay:
+    """Something for the operators' chat, queued under its customer's chat."""
+
+    chat_id: int
+    kind: str  # OPEN, COPY or NOTE
+    data: dict[str, Any]  # JSON: what sending it needs
+    id: int | None = None  # its row in the database (None: it could not be stored)
+
+
+class FairQueue:
+    """One queue per customer, served in turn: the customer whose turn it is gives one item
+    and goes to the back of the line. A customer's items keep their order; a new customer
+    waits for one item from each customer ahead, however long their queues."""
+
+    def __init__(self) -> None:
+        self._queues: OrderedDict[int, deque[Relay]] = OrderedDict()
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
+
+    def __iter__(self) -> Iterator[Relay]:
+        for queue in self._queues.values():
+            yield from queue
+
+    def waiting(self, chat_id: int, kind: str | None = None) -> int:
+        """How many of this customer's items (of `kind`) wait."""
+        queue = self._queues.get(chat_id, ())
+        return len(queue) if kind is None else sum(1 for relay in queue if relay.kind == kind)
+
+    def put(self, relay: Relay) -> None:
+        queue = self._queues.get(relay.chat_id)
+        if queue is None:
+            queue = self._queues[relay.chat_id] = deque()  # at the back of the line
+        queue.append(relay)
+        self._ready.set()
+
+    def put_back(self, relay: Relay) -> None:
+        """An item taken but not sent: first again, its customer first in line."""
+        queue = self._queues.setdefault(relay.chat_id, deque())
+        queue.appendleft(relay)
+        self._queues.move_to_end(relay.chat_id, last=False)
+        self._ready.set()
+
+    async def take(self) -> Relay:
+        while not self._queues:
+            self._ready.clear()
+            await self._ready.wait()
+        chat_id, queue = next(iter(self._queues.items()))
+        relay = queue.popleft()
+        if queue:
+            self._queues.move_to_end(chat_id)
+        else:
+            del self._queues[chat_id]
+        return relay
+
+
+class Relayed(enum.Enum):
+    """What became of a customer's message for the operators."""
+
+    QUEUED = "queued"
+    REFUSED = "refused"  # over the customer's limit; they have been told
+    REFUSED_TELL = "refused, tell"  # over the limit for the first time: tell the customer
 
 
 class HandoffDesk:
@@ -167,7 +255,10 @@ class HandoffDesk:
         self.assistant = assistant
         self.timeout = timeout
         self.window = RateWindow(rate)
-        self._queue: asyncio.Queue[Job] = asyncio.Queue(QUEUE_LIMIT)
+        self._relays = FairQueue()
+        self._idle = asyncio.Event()  # nothing queued or being sent
+        self._idle.set()
+        self._told_full: set[int] = set()  # customers told their queue is full (until it empties)
         self._open: dict[int, int] = {}  # private chat id -> open handoff id
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -179,6 +270,17 @@ class HandoffDesk:
             logger.info("%d topic(s) from before the upgrade kept in the operators' group", claimed)
         for handoff in await self.db.open_handoffs():
             self._open[handoff.chat_id] = handoff.id
+        for pending in await self.db.pending_relays():
+            try:
+                data = json.loads(pending.payload)
+            except ValueError:
+                logger.error("operator queue: relay %d is unreadable: dropped", pending.id)
+                await self.db.relay_done(pending.id)
+                continue
+            self._relays.put(Relay(pending.chat_id, pending.kind, data, pending.id))
+        if len(self._relays):
+            self._idle.clear()
+            logger.info("operator queue: %d message(s) from before the restart", len(self._relays))
         self._tasks = [
             asyncio.create_task(self._send_loop(bot), name="operator-queue"),
             asyncio.create_task(self._timeout_loop(bot), name="handoff-timeouts"),
@@ -186,39 +288,105 @@ class HandoffDesk:
         logger.info("live handoff on: %d conversation(s) with operators", len(self._open))
 
     async def stop(self, grace: float) -> None:
-        """Send what is queued (up to `grace` seconds), then stop the background tasks."""
+        """Send what is queued (up to `grace` seconds), then stop the background tasks; what is
+        left stays in the database for the next start."""
         if self._tasks:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), timeout=grace)
+                await asyncio.wait_for(self._idle.wait(), timeout=grace)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        kept = sum(1 for relay in self._relays if relay.id is not None)
+        lost = len(self._relays) - kept
+        if kept:
+            logger.warning(
+                "%d message(s) for the operators not sent yet: kept, sent after the restart", kept
+            )
+        if lost:
+            logger.error("%d message(s) for the operators not sent and not stored: lost", lost)
 
     def is_open(self, chat_id: int) -> bool:
         return chat_id in self._open
 
+    def waiting(self) -> int:
+        """How many things wait for the operators' chat."""
+        return len(self._relays)
+
     # ------------------------------------------------------------------ the queue
 
-    def _enqueue(self, job: Job) -> None:
+    async def _queue(self, chat_id: int, kind: str, data: dict[str, Any]) -> None:
+        relay = Relay(chat_id, kind, data)
         try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            logger.error("operator queue full: a message for the operators was dropped")
+            relay.id = await self.db.add_relay(chat_id, kind, json.dumps(data, ensure_ascii=False))
+        except (StorageError, sqlite3.Error) as exc:
+            logger.error(
+                "operator queue: a %s for chat %s could not be stored (%s): queued in memory only",
+                kind,
+                chat_id,
+                exc,
+            )
+        self._idle.clear()
+        self._relays.put(relay)
 
     async def _send_loop(self, bot: Bot) -> None:
         while True:
-            job = await self._queue.get()
+            relay = await self._relays.take()
             try:
-                await job(bot)
+                await self._deliver(bot, relay)
             except asyncio.CancelledError:
+                self._relays.put_back(relay)  # still in the database: sent after the restart
                 raise
-            except Exception as exc:  # one failed send must not stop the queue
-                logger.error("operator queue: %s: %s", type(exc).__name__, exc, exc_info=exc)
-            finally:
-                self._queue.task_done()
+            if not self._relays.waiting(relay.chat_id):
+                self._told_full.discard(relay.chat_id)
+            if not len(self._relays):
+                self._idle.set()
+
+    async def _deliver(self, bot: Bot, relay: Relay) -> None:
+        """Send a relay, waiting out an unreachable Bot API; what Telegram refuses is logged
+        and dropped. Then off the queue in the database."""
+        delay = 1.0
+        while True:
+            try:
+                await self._send(bot, relay)
+                break
+            except TelegramRetryAfter as exc:
+                wait = float(exc.retry_after)
+                logger.warning("operator queue: flood control, trying again in %s s", wait)
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                wait, delay = delay, min(RETRY_MAX_DELAY, delay * 2)
+                logger.warning("operator queue: %s; trying again in %s s", exc, wait)
+            except Exception as exc:  # refused by Telegram: retrying would not help
+                logger.error(
+                    "operator queue: a %s for chat %s dropped: %s: %s",
+                    relay.kind,
+                    relay.chat_id,
+                    type(exc).__name__,
+                    exc,
+                    exc_info=exc,
+                )
+                break
+            await asyncio.sleep(wait)
+        if relay.id is not None:
+            try:
+                await self.db.relay_done(relay.id)
+            except (StorageError, sqlite3.Error) as exc:
+                logger.error("operator queue: relay %d sent but not marked (%s)", relay.id, exc)
+
+    async def _send(self, bot: Bot, relay: Relay) -> None:
+        data = relay.data
+        if relay.kind == OPEN:
+            await self._open_topic(bot, Customer(**data["customer"]))
+        elif relay.kind == COPY:
+            await self._copy_to_topic(
+                bot, Customer(**data["customer"]), data["from_chat_id"], data["message_id"]
+            )
+        elif relay.kind == NOTE:
+            await self._note_now(bot, relay.chat_id, data["text"])
+        else:
+            raise ValueError(f"unknown relay kind {relay.kind!r}")
 
     async def _to_operators(self, call: Callable[[], Awaitable[T]]) -> T:
         await self.window.acquire()
@@ -298,56 +466,74 @@ class HandoffDesk:
             return False
         handoff = await self.db.open_handoff(customer.chat_id, customer.user_id)
         self._open[customer.chat_id] = handoff.id
-
-        async def open_topic(bot: Bot) -> None:
-            topic_id = await self.db.topic_for(self.operator_chat_id, customer.chat_id)
-            if topic_id is None:
-                await self._new_topic(bot, customer)
-                return
-            try:
-                await self._send_card(bot, customer, topic_id)
-            except TelegramBadRequest as exc:
-                if not topic_gone(exc):
-                    raise
-                await self._new_topic(bot, customer)
-
-        self._enqueue(open_topic)
+        await self._queue(customer.chat_id, OPEN, {"customer": dataclasses.asdict(customer)})
         return True
 
-    def from_customer(self, customer: Customer, message: Message) -> None:
-        """Queue the customer's message (any kind) for their topic."""
+    async def _open_topic(self, bot: Bot, customer: Customer) -> None:
+        topic_id = await self.db.topic_for(self.operator_chat_id, customer.chat_id)
+        if topic_id is None:
+            await self._new_topic(bot, customer)
+            return
+        try:
+            await self._send_card(bot, customer, topic_id)
+        except TelegramBadRequest as exc:
+            if not topic_gone(exc):
+                raise
+            await self._new_topic(bot, customer)
 
-        async def relay(bot: Bot) -> None:
-            async def copy(topic_id: int) -> object:
-                return await bot.copy_message(
-                    self.operator_chat_id,
-                    from_chat_id=message.chat.id,
-                    message_id=message.message_id,
-                    message_thread_id=topic_id,
-                )
+    async def from_customer(self, customer: Customer, message: Message) -> Relayed:
+        """Queue the customer's message (any kind) for their topic, unless too many of theirs
+        wait already."""
+        waiting = self._relays.waiting(customer.chat_id, COPY)
+        if waiting >= CUSTOMER_QUEUE_LIMIT:
+            logger.warning(
+                "chat %s: %d messages wait for the operators already; message %s not relayed",
+                customer.chat_id,
+                waiting,
+                message.message_id,
+            )
+            if customer.chat_id in self._told_full:
+                return Relayed.REFUSED
+            self._told_full.add(customer.chat_id)
+            return Relayed.REFUSED_TELL
+        data = {
+            "customer": dataclasses.asdict(customer),
+            "from_chat_id": message.chat.id,
+            "message_id": message.message_id,
+        }
+        await self._queue(customer.chat_id, COPY, data)
+        return Relayed.QUEUED
 
-            await self._in_topic(bot, customer, copy)
+    async def _copy_to_topic(
+        self, bot: Bot, customer: Customer, from_chat_id: int, message_id: int
+    ) -> None:
+        async def copy(topic_id: int) -> object:
+            return await bot.copy_message(
+                self.operator_chat_id,
+                from_chat_id=from_chat_id,
+                message_id=message_id,
+                message_thread_id=topic_id,
+            )
 
-        self._enqueue(relay)
+        await self._in_topic(bot, customer, copy)
 
-    def _note(self, chat_id: int, text: str) -> None:
+    async def _note(self, chat_id: int, text: str) -> None:
         """A line for the operators in the customer's topic (if the topic still exists)."""
+        await self._queue(chat_id, NOTE, {"text": text})
 
-        async def note(bot: Bot) -> None:
-            topic_id = await self.db.topic_for(self.operator_chat_id, chat_id)
-            if topic_id is None:
-                return
-            try:
-                await self._to_operators(
-                    lambda: bot.send_message(
-                        self.operator_chat_id, quote(text), message_thread_id=topic_id
-                    )
+    async def _note_now(self, bot: Bot, chat_id: int, text: str) -> None:
+        topic_id = await self.db.topic_for(self.operator_chat_id, chat_id)
+        if topic_id is None:
+            return
+        try:
+            await self._to_operators(
+                lambda: bot.send_message(
+                    self.operator_chat_id, quote(text), message_thread_id=topic_id
                 )
-            except TelegramBadRequest as exc:
-                if not topic_gone(exc):
-                    raise
-
-        self._enqueue(note)
+            )
+        except TelegramBadRequest as exc:
+            if not topic_gone(exc):
+                raise
 
     # ------------------------------------------------------------------ the operator side
 
@@ -379,10 +565,12 @@ class HandoffDesk:
                 chat_id, message.chat.id, message.message_id, caption=caption
             )
         except TelegramForbiddenError:
-            self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED))
+            await self._note(
+                chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED)
+            )
             return False
         except TelegramBadRequest as exc:
-            self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=exc.message))
+            await self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=exc.message))
             return False
         await self.db.remember_copy(
             self.operator_chat_id, message.message_id, chat_id, copy.message_id
@@ -407,7 +595,9 @@ class HandoffDesk:
                 )
             return
         except TelegramForbiddenError:
-            self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED))
+            await self._note(
+                chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=texts.OPERATOR_BLOCKED)
+            )
             return
         except TelegramBadRequest as exc:
             if message.text is not None and "not modified" in exc.message.lower():
@@ -426,13 +616,13 @@ class HandoffDesk:
                     self.operator_chat_id, message.message_id, chat_id, sent.message_id
                 )
                 return
-            self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=reason))
+            await self._note(chat_id, texts.HANDOFF_RELAY_FAILED.format(reason=reason))
             return
         await self._copy_to_customer(bot, chat_id, message, caption=marked)
 
-    def not_relayed(self, chat_id: int, reason: str) -> None:
+    async def not_relayed(self, chat_id: int, reason: str) -> None:
         """Tell the operators in the customer's topic why a message of theirs was not passed on."""
-        self._note(chat_id, reason)
+        await self._note(chat_id, reason)
 
     async def close(self, bot: Bot, chat_id: int, *, by_customer: bool = False) -> Handoff | None:
         """Give the customer back to the bot and ask for a rating (None: nothing was open).
@@ -445,7 +635,9 @@ class HandoffDesk:
         self._open.pop(chat_id, None)
         if closed is None:
             return None
-        self._note(chat_id, texts.OPERATOR_CUSTOMER_ENDED if by_customer else texts.OPERATOR_CLOSED)
+        await self._note(
+            chat_id, texts.OPERATOR_CUSTOMER_ENDED if by_customer else texts.OPERATOR_CLOSED
+        )
         try:
             await bot.send_message(
                 chat_id,
@@ -468,7 +660,7 @@ class HandoffDesk:
             return False
         if not await self.db.rate_handoff(handoff_id, stars):
             return False
-        self._note(chat_id, texts.OPERATOR_RATED.format(stars="⭐" * stars))
+        await self._note(chat_id, texts.OPERATOR_RATED.format(stars="⭐" * stars))
         return True
 
     # ------------------------------------------------------------------ timeouts
@@ -487,7 +679,7 @@ class HandoffDesk:
             except TelegramAPIError as exc:
                 logger.warning("timeout notice to chat %s failed: %s", handoff.chat_id, exc)
             minutes = max(1, round(self.timeout / 60))
-            self._note(handoff.chat_id, texts.OPERATOR_TIMEOUT.format(minutes=minutes))
+            await self._note(handoff.chat_id, texts.OPERATOR_TIMEOUT.format(minutes=minutes))
         return told
 
     async def _timeout_loop(self, bot: Bot) -> None:

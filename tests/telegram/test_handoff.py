@@ -4,6 +4,7 @@ to them from a forum topic, and the bot hands them back with a rating."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,11 @@ from bot.cli import build_assistant
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
 from bot.storage import Storage
+from bot.support import handoff
+from bot.support.handoff import HandoffDesk
 from bot.telegram.app import build_dispatcher
 from bot.telegram.keyboards import PersonCb, RateCb
+from bot.telegram.middlewares import InFlight
 from tests.support.fake_telegram import Call, FakeTelegram
 from tests.support.live_polling import until
 
@@ -51,9 +55,7 @@ class Support:
             bot_token=fake.token,
             data_dir=data_dir,
             operator_chat_id=operators,
-            operator_rate=600,
-            flood_burst=100,
-            **settings,
+            **{"operator_rate": 600, "flood_burst": 100, **settings},
         )
         self.assistant: Assistant = build_assistant(self.settings)
         self.bot: Bot = fake.make_bot()
@@ -78,6 +80,21 @@ class Support:
         if self.storage is not None:
             await self.storage.close()
         self.dp = self.polling = self.storage = None
+
+    @property
+    def desk(self) -> HandoffDesk:
+        assert self.dp is not None
+        desk: HandoffDesk = self.dp["desk"]
+        return desk
+
+    async def handled(self, update_id: int) -> None:
+        """Until every update up to `update_id` has been handled."""
+        assert self.dp is not None
+        in_flight: InFlight = self.dp["in_flight"]
+        await until(
+            lambda: (in_flight.last_update_id or 0) >= update_id and not in_flight.tasks,
+            within=15,
+        )
 
     @property
     def db(self) -> Storage:
@@ -636,3 +653,117 @@ async def test_an_edit_the_customers_copy_cannot_take_is_sent_marked_as_correcte
     seen = fake.message(LAN, corrected.result["message_id"])
     assert seen is not None
     assert seen["text"] == texts.HANDOFF_CORRECTED + "\n" + "Hẹn bạn thứ <b>Tư</b> lúc 9 giờ."
+
+
+def texts_in(fake: FakeTelegram, chat_id: int, calls: list[Call]) -> list[str]:
+    """What the messages copied by `calls` say in `chat_id`."""
+    said = []
+    for call in calls:
+        message = fake.message(chat_id, call.result["message_id"])
+        assert message is not None
+        said.append(message.get("text", ""))
+    return said
+
+
+async def test_a_new_customers_topic_is_not_stuck_behind_another_customers_backlog(
+    support: Support, fake: FakeTelegram
+) -> None:
+    lan_topic = await support.customer_asks_for_a_person()
+    # The operators' group is slow to take Lan's first message; the others pile up behind it.
+    fake.set_delay("copyMessage", 3)
+
+    mark = fake.mark()
+    for n in range(1, 26):
+        last = fake.user_text(f"Tin số {n} của Lan")
+    await support.handled(last)  # all 25 wait for the operators' group
+    await support.customer_says("cho tôi gặp nhân viên", user=MAI, name="Mai")
+    fake.set_delay("copyMessage", 0)  # the group is quick again once the first is through
+    mai_topic = await fake.wait_for("createForumTopic", after=mark, timeout=30)
+    mai_card = await fake.wait_for(
+        "sendMessage",
+        lambda c: c.params.get("message_thread_id") == mai_topic.result["message_thread_id"],
+        after=mark,
+    )
+
+    to_group = [c for c in fake.calls[mark:] if c.chat_id == OPS]
+    assert len(to_group[: to_group.index(mai_topic)]) <= 2  # Lan's sends before Mai's topic
+    assert to_group.index(mai_card) == to_group.index(mai_topic) + 1
+    assert texts.OPERATOR_CARD_TITLE.format(name="Mai") in (mai_card.text or "")
+
+    # Lan loses nothing: all 25 reach her topic, in order.
+    lan = await support.copied(OPS, mark, 25)
+    assert all(c.params["message_thread_id"] == lan_topic for c in lan)
+    assert texts_in(fake, OPS, lan) == [f"Tin số {n} của Lan" for n in range(1, 26)]
+
+
+async def test_relays_waiting_at_shutdown_are_sent_after_the_restart_in_order(
+    fake: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    support = Support(fake, tmp_path)
+    await support.start()
+    topic = await support.customer_asks_for_a_person()
+    await support.stop()
+
+    # The operators' group takes one message a minute: Lan's messages wait.
+    support = Support(fake, tmp_path, operator_rate=1)
+    await support.start()
+    mark = fake.mark()
+    for n in range(1, 22):
+        last = fake.user_text(f"Tin số {n}")
+    await support.copied(OPS, mark, 1)  # the minute's one message
+    await support.handled(last)
+    with caplog.at_level(logging.WARNING, logger=handoff.__name__):
+        await support.desk.stop(0)  # the shutdown's grace ends before the rest could go
+        await support.stop()
+    assert texts_in(fake, OPS, support.copies_to(OPS, mark)) == ["Tin số 1"]
+
+    mark = fake.mark()
+    support = Support(fake, tmp_path)
+    await support.start()
+    try:
+        await support.copied(OPS, mark, 20)
+        await fake.wait_idle()
+        after = support.copies_to(OPS, mark)
+        assert texts_in(fake, OPS, after) == [f"Tin số {n}" for n in range(2, 22)]
+        assert {c.params["message_thread_id"] for c in after} == {topic}
+    finally:
+        await support.stop()
+    kept = [r.getMessage() for r in caplog.records if "after the restart" in r.getMessage()]
+    assert kept
+    assert kept[0].startswith("20 ")
+
+
+async def test_a_customer_over_the_queue_limit_is_told_once_and_drops_are_logged(
+    support: Support,
+    fake: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(handoff, "CUSTOMER_QUEUE_LIMIT", 5)
+    await support.customer_asks_for_a_person()
+    fake.set_delay("copyMessage", 3)  # the group is slow to take her first message
+
+    mark = fake.mark()
+    with caplog.at_level(logging.WARNING, logger=handoff.__name__):
+        for n in range(1, 11):
+            last = fake.user_text(f"Tin số {n}")
+        await support.handled(last)
+    fake.set_delay("copyMessage", 0)
+    notices = [c for c in fake.calls[mark:] if c.chat_id == LAN and c.method == "sendMessage"]
+    assert [c.text for c in notices] == [texts.HANDOFF_QUEUE_FULL]
+
+    await support.copied(OPS, mark, 5)
+    await fake.wait_idle()
+    relayed = texts_in(fake, OPS, support.copies_to(OPS, mark))
+    # Five wait at most, plus the first if it was on its way when the others came.
+    assert len(relayed) in (5, 6)
+    assert relayed == [f"Tin số {n}" for n in range(1, len(relayed) + 1)]
+    dropped = [r for r in caplog.records if "not relayed" in r.getMessage()]
+    assert len(dropped) == 10 - len(relayed)
+
+    # Once her messages have gone, the next ones are relayed again.
+    mark = fake.mark()
+    fake.user_text("Mình gửi lại các tin sau nhé")
+    assert texts_in(fake, OPS, await support.copied(OPS, mark, 1)) == [
+        "Mình gửi lại các tin sau nhé"
+    ]

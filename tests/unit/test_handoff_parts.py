@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.engine.person_request import asks_for_person
-from bot.support.handoff import FailureStreak, RateWindow
+from bot.support.handoff import COPY, OPEN, FailureStreak, FairQueue, RateWindow, Relay
 
 
 @pytest.mark.parametrize(
@@ -104,3 +104,30 @@ def test_votes_from_many_conversations_keep_the_streaks_within_their_cap() -> No
     assert len(streak) <= 3
     # The newest conversations are the ones kept: a second 👎 there still offers a person.
     assert streak.vote(9, question_id=99, up=False)
+
+
+async def test_the_operator_queue_serves_customers_in_turn_each_in_order() -> None:
+    queue = FairQueue()
+    for n in range(25):
+        queue.put(Relay(1, COPY, {"n": n}))  # one customer's backlog
+    first = await queue.take()
+    queue.put(Relay(2, OPEN, {}))  # a new customer asks for a person
+    queue.put(Relay(2, COPY, {"n": 0}))
+    served = [first] + [await queue.take() for _ in range(len(queue))]
+
+    assert [(r.chat_id, r.kind) for r in served[:4]] == [(1, COPY), (1, COPY), (2, OPEN), (1, COPY)]
+    assert [r.data["n"] for r in served if r.chat_id == 1] == list(range(25))
+    assert [r.kind for r in served if r.chat_id == 2] == [OPEN, COPY]
+    assert len(queue) == 0
+
+
+async def test_an_item_taken_but_not_sent_goes_back_first() -> None:
+    queue = FairQueue()
+    for chat in (1, 2):
+        queue.put(Relay(chat, COPY, {"n": 0}))
+        queue.put(Relay(chat, COPY, {"n": 1}))
+    taken = await queue.take()
+    queue.put_back(taken)
+    assert queue.waiting(1) == 2
+    again = await queue.take()
+    assert (again.chat_id, again.data) == (1, {"n": 0})

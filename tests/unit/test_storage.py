@@ -756,3 +756,21 @@ async def test_the_customers_copy_of_an_operators_message_is_kept_for_a_week(
     await storage.remember_copy(OPS, 41, 600, 3, at=NOON + 8 * DAY)
     assert await storage.copy_of(OPS, 40) is None  # too old to correct: forgotten
     assert await storage.copy_of(OPS, 41) == (600, 3)
+
+
+async def test_relays_for_the_operators_survive_a_reopen_in_order(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path, retention_days=90)
+    ids = [await storage.add_relay(500 + n % 2, "copy", f'{{"n": {n}}}') for n in range(4)]
+    await storage.relay_done(ids[1])
+    await storage.close()
+
+    storage = await Storage.open(tmp_path, retention_days=90)
+    try:
+        pending = await storage.pending_relays()
+        assert [(r.id, r.chat_id, r.payload) for r in pending] == [
+            (ids[0], 500, '{"n": 0}'),
+            (ids[2], 500, '{"n": 2}'),
+            (ids[3], 501, '{"n": 3}'),
+        ]
+    finally:
+        await storage.close()

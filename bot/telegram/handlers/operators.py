@@ -63,7 +63,7 @@ async def on_reply(message: Message, bot: Bot, desk: HandoffDesk) -> None:
         # A group may let anyone post as their channel: only people and the group's own admins
         # speak to customers.
         name = as_chat.title or as_chat.full_name
-        desk.not_relayed(chat_id, texts.OPERATOR_NOT_RELAYED_AS_CHANNEL.format(name=name))
+        await desk.not_relayed(chat_id, texts.OPERATOR_NOT_RELAYED_AS_CHANNEL.format(name=name))
         return
     await desk.from_operator(bot, chat_id, message)
 

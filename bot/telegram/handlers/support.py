@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message, User
 from bot import texts
 from bot.engine.assistant import Assistant
 from bot.engine.replies import HANDOFF
-from bot.support.handoff import Customer, HandoffDesk
+from bot.support.handoff import Customer, HandoffDesk, Relayed
 from bot.telegram.handlers.common import deliver, send_text
 from bot.telegram.keyboards import PersonCb, RateCb, TopicCb
 
@@ -42,10 +42,13 @@ class WithOperator(Filter):
 
 
 async def on_message_for_operator(message: Message, desk: HandoffDesk) -> None:
-    """While a person handles the conversation the bot stays quiet and passes everything on."""
+    """While a person handles the conversation the bot stays quiet and passes everything on
+    (when the operators are far behind, it says so once)."""
     if message.from_user is None:
         return
-    desk.from_customer(Customer.of(message.chat.id, message.from_user), message)
+    relayed = await desk.from_customer(Customer.of(message.chat.id, message.from_user), message)
+    if relayed is Relayed.REFUSED_TELL:
+        await send_text(message, texts.HANDOFF_QUEUE_FULL)
 
 
 async def on_end(message: Message, bot: Bot, desk: HandoffDesk) -> None:
