@@ -214,7 +214,6 @@ AMBIGUOUS: dict[str, tuple[tuple[str, ...], ...]] = {
     "bn": (("bao", "nhiêu"), ("bạn",)),
     "bh": (("bảo", "hành"), ("bao", "giờ")),
     "lh": (("liên", "hệ"), ("lh",)),
-    "vs": (("so", "sánh"), ("với",)),
 }
 
 # canonical phrase -> variants. Everything here is folded (no diacritics) before use.
@@ -278,6 +277,10 @@ PHRASE_GROUPS: dict[str, tuple[str, ...]] = {
         "nop tien",
         "tinh tien",
         "pay bill",
+        "dong cuoc",
+        "tra cuoc",
+        "dong phi",
+        "tra phi",
     ),
     "chao": (
         "xin chao",
@@ -451,6 +454,7 @@ ALWAYS_FUNCTION: frozenset[str] = frozenset(
     """
     la gi cua va thi co khong cho minh toi ban a nhe nha vay the nao nhung cac mot duoc ve
     o trong de voi nay oi em anh chi xin giup lam roi hay ma nhu sao ra len di vao rat
-    cung luon can i you the a an is are to of in on at for and or it
+    cung luon can i you the a an is are to of in on at for and or it vi chua bi lai nua con
+    bao nhieu
     """.split()
 )

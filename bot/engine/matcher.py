@@ -293,7 +293,12 @@ class Engine:
         """Terms of a knowledge text (no typo correction: the knowledge is spelt right)."""
         norm = normalize(text)
         tokens, roles = self._process(norm.folded, norm.roles)
-        content = [t for t, r in zip(tokens, roles, strict=True) if r == CONTENT]
+        # The file's own out-of-scope words and look-alikes mark questions, not entries.
+        content = [
+            t
+            for t, r in zip(tokens, roles, strict=True)
+            if r == CONTENT and t not in (OUT_OF_SCOPE, LOOK_ALIKE)
+        ]
         return content, [f"{a} {b}" for a, b in itertools.pairwise(content)]
 
     def _correct(self, word: str) -> str:
@@ -382,6 +387,8 @@ class Engine:
         for reading in readings[:-1]:
             folded = tuple(fold_word(w) for w in reading)
             tokens, _ = self._process(folded, (CONTENT,) * len(folded))
+            if OUT_OF_SCOPE in tokens or LOOK_ALIKE in tokens:
+                continue
             term = " ".join(tokens)
             count = max((support[i] for i in self._postings.get(term, ())), default=0)
             if count > best_count:
@@ -490,7 +497,7 @@ class Engine:
         tokens, roles, written = self._question(question)
         content, maybe = self._content(tokens, roles)
         ranking = self._rank(content, maybe, written)
-        if LOOK_ALIKE in content:
+        if LOOK_ALIKE in content and not self._mentioned(content, self._subjects):
             # It looks like a subject of the file but is not one: whatever else matches, the
             # file does not cover it.
             return Decision("handoff", None, round(min(ranking[0][1], 0.2), 4), (), False, ())
