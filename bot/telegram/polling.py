@@ -6,8 +6,14 @@ import logging
 
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
-from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
-from aiogram.utils.backoff import BackoffConfig
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
@@ -21,6 +27,9 @@ logger = logging.getLogger("bot")
 # Long polling handles at most this many updates at once; while they are all busy (a slow Bot
 # API, a crowd of users) polling stops fetching, and the rest wait at Telegram.
 MAX_CONCURRENT_UPDATES = 64
+
+# Failures of the Bot API that waiting can cure: no connection, a 5xx, flood control.
+UNREACHABLE = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter)
 
 
 async def open_storage(settings: Settings) -> Storage:
@@ -50,13 +59,36 @@ async def run_polling(settings: Settings, assistant: Assistant) -> None:
 
 
 async def start(bot: Bot, settings: Settings) -> None:
-    """Before the first getUpdates: no webhook left to take the updates."""
+    """Before the first getUpdates: Telegram reached and the token accepted, and no webhook
+    left to take the updates."""
+    await reach(bot)
     try:
         await bot.delete_webhook(drop_pending_updates=settings.drop_pending_updates)
     except TelegramUnauthorizedError:
         raise
-    except TelegramAPIError as exc:  # Telegram unreachable: polling retries with backoff
+    except TelegramAPIError as exc:  # reached a moment ago: getUpdates will say if it matters
         logger.warning("deleteWebhook failed: %s", exc)
+
+
+async def reach(bot: Bot, backoff: BackoffConfig = DEFAULT_BACKOFF_CONFIG) -> None:
+    """getMe until Telegram answers, with `backoff` between attempts and a log line for each:
+    aiogram's polling asks once and gives up, so a bot started while the network or the Bot
+    API is down would exit. A refused token (401) raises at once. The answer is kept by
+    aiogram (`Bot.me`), so polling does not ask again."""
+    delays = Backoff(backoff)
+    while True:
+        try:
+            await bot.me()
+        except UNREACHABLE as exc:
+            logger.warning(
+                "the Bot API cannot be reached (attempt %d): %s; retrying in %.1f s",
+                delays.counter + 1,
+                exc,
+                delays.next_delay,
+            )
+            await delays.asleep()
+        else:
+            return
 
 
 async def poll(

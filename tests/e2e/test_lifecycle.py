@@ -6,13 +6,15 @@ same data, another consumer of the bot's updates. Real processes against FakeTel
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.fake_telegram import FakeTelegram
+from bot import texts
+from tests.support.fake_telegram import FakeTelegram, parse_html
 from tests.support.processes import (
     STARTUP,
     TOKEN,
@@ -23,9 +25,12 @@ from tests.support.processes import (
 )
 
 EXIT_FAILED = 1
+EXIT_CONFIG = 2
 # Generous: a failed start must end by itself, but a slow machine imports aiogram slowly.
 ENDS_WITHIN = STARTUP
+USER = 111
 SLOW = 600.0  # seconds a delayed Bot API call would take: longer than any test
+ROUTINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO) ")
 
 
 def webhook_env(api_url: str) -> dict[str, str]:
@@ -49,6 +54,16 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
+def problems(bot: BotProcess) -> list[str]:
+    """What stderr says beyond the routine log lines (INFO): what an operator reads as the
+    reason the bot stopped."""
+    return [
+        line
+        for line in bot.err.read_text("utf-8", "replace").splitlines()
+        if not ROUTINE.match(line)
+    ]
+
+
 async def first_call(fake: FakeTelegram, bot: BotProcess) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP
@@ -56,6 +71,20 @@ async def first_call(fake: FakeTelegram, bot: BotProcess) -> None:
         bot.check_alive()
         assert loop.time() < deadline, bot.output()
         await asyncio.sleep(0.05)
+
+
+async def answered(fake: FakeTelegram, bot: BotProcess, user: int) -> str:
+    """A question from `user`; the text of the one reply the user gets."""
+    mark = fake.mark()
+    fake.user_text("CSO là gì?", user_id=user)
+    reply = await wait_call(
+        fake, bot, "sendMessage", lambda call: call.chat_id == user, after=mark, within=15
+    )
+    await fake.wait_idle(quiet=0.5, timeout=15)
+    replies = [c for c in fake.calls[mark:] if c.method == "sendMessage" and c.chat_id == user]
+    assert len(replies) == 1, fake.describe_calls(10)
+    assert reply.text is not None
+    return parse_html(reply.text)[0]
 
 
 @pytest.fixture
@@ -127,3 +156,45 @@ async def test_polling_start_ends_on_sigterm_while_telegram_is_slow_to_answer(
 
     assert code == 0, bot.output()
     assert not (tmp_path / "data" / "bot.sqlite3-wal").exists()
+
+
+# --------------------------------------------------------------------------- Bot API unreachable
+
+
+async def test_polling_start_retries_until_the_bot_api_can_be_reached(tmp_path: Path) -> None:
+    port = free_port()
+    bot = BotProcess("run", tmp_path, polling_env(f"http://127.0.0.1:{port}"))
+    try:
+        # Nothing listens yet: the bot keeps trying, one log line per attempt.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STARTUP
+        while bot.output().count("retrying in") < 2:
+            bot.check_alive()
+            assert loop.time() < deadline, bot.output()
+            await asyncio.sleep(0.1)
+
+        # Telegram comes back: the bot starts and answers.
+        async with FakeTelegram(token=TOKEN, port=port) as fake:
+            await wait_call(fake, bot, "getUpdates", within=STARTUP)
+            assert (await answered(fake, bot, USER)).startswith("CSO")
+            code = await bot.stop()
+    finally:
+        bot.kill()
+
+    assert code == 0, bot.output()
+    assert "Traceback" not in bot.output()
+
+
+async def test_a_token_telegram_rejects_stops_polling_at_once_with_one_line(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    bot = BotProcess("run", tmp_path, polling_env(fake.url, token="123456:WRONG"))
+    try:
+        code = await bot.wait_exit(within=ENDS_WITHIN)
+    finally:
+        bot.kill()
+
+    assert code == EXIT_CONFIG, bot.output()
+    assert problems(bot) == [texts.CONFIG_TOKEN_REJECTED]
+    assert "retrying in" not in bot.output()
+    assert len([call for call in fake.calls if call.status == 401]) == 1

@@ -435,8 +435,12 @@ class FakeTelegram:
         token: str = "123456:TEST",
         username: str = "cso_cmo_support_bot",
         first_name: str = "Support Bot",
+        port: int = 0,
     ) -> None:
+        """``port``: 0 for a free one (the usual); a fixed one lets a test start the stand-in
+        where a bot is already trying to reach it."""
         self.token = token
+        self.port = port
         self.username = username
         self.first_name = first_name
         self.bot_id = int(token.split(":", 1)[0])
@@ -521,7 +525,7 @@ class FakeTelegram:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Start serving on 127.0.0.1 on a free port (see ``url``)."""
+        """Start serving on 127.0.0.1 on ``port`` (by default a free one, see ``url``)."""
         if self._runner is not None:
             return
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -532,7 +536,7 @@ class FakeTelegram:
         await runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.port))
         port = sock.getsockname()[1]
         site = web.SockSite(runner, sock)
         await site.start()
