@@ -43,6 +43,12 @@ def test_readme_stays_a_short_guide() -> None:
     assert len((ROOT / "README.md").read_bytes()) < README_LIMIT
 
 
+def test_docs_linked_from_the_readme_exist() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)\)", readme):
+        assert (ROOT / target).is_file(), target
+
+
 def test_the_engine_imports_nothing_of_telegram_or_storage() -> None:
     code = (
         "import sys, pkgutil, importlib, bot.engine\n"
