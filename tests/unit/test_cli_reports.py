@@ -172,8 +172,8 @@ def test_unanswered_csv_writes_formula_like_questions_as_text(tmp_path: Path) ->
 
     to_file = _bot(tmp_path, data_dir, "unanswered", "--csv", "out.csv")
     assert to_file.returncode == 0, to_file.stderr
-    written = (tmp_path / "out.csv").read_text(encoding="utf-8-sig")
-    assert sorted(_questions_in(written)) == expected
+    with (tmp_path / "out.csv").open(encoding="utf-8-sig", newline="") as file:
+        assert sorted(_questions_in(file.read())) == expected
 
     to_stdout = subprocess.run(
         [sys.executable, "-m", "bot", "unanswered", "--csv", "-"],

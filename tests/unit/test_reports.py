@@ -269,7 +269,8 @@ def _formula_rows(stream: io.StringIO | Path) -> list[dict[str, str]]:
     groups = group_unanswered(_questions(*((text, "cso_role") for text in FORMULAS + HARMLESS)))
     write_unanswered_csv(groups, stream)
     if isinstance(stream, Path):
-        value = stream.read_text(encoding="utf-8-sig")
+        with stream.open(encoding="utf-8-sig", newline="") as file:
+            value = file.read()
     else:
         value = stream.getvalue().removeprefix("\ufeff")
     return list(csv.DictReader(io.StringIO(value, newline="")))
