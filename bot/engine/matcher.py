@@ -53,7 +53,7 @@ Action = Literal["answer", "suggest", "handoff"]
 LOOK_ALIKE = "<look_alike>"
 OUT_OF_SCOPE = "<out_of_scope>"
 # A word no entry knows weighs this share of the rarest known word's IDF (one entry's word).
-UNKNOWN_SHARE = 0.7
+UNKNOWN_SHARE = 0.65
 NUMBER_WEIGHT = 0.3  # an unknown number ("150k", "14"): a quantity, not a subject
 MAYBE_WEIGHT = 0.5  # a word typed without diacritics that may be a function word
 BIGRAM_FACTOR = 0.6
@@ -85,12 +85,12 @@ class _Row(NamedTuple):
 class Thresholds:
     """Chosen on several businesses' files at once; see README "Your own knowledge"."""
 
-    answer: float = 0.36
+    answer: float = 0.40
     suggest: float = 0.36
-    margin: float = 0.01
+    margin: float = 0.03
     # Below `answer`, a best match at least `clear_ratio` times the second is still answered
     # from `clear` up: one entry explains the question and no other comes close.
-    clear: float = 0.25
+    clear: float = 0.22
     clear_ratio: float = 1.5
 
 
