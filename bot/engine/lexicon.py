@@ -436,25 +436,26 @@ FOLLOW_UP_ENDS: tuple[tuple[str, ...], ...] = (("thi", "sao"), ("the", "nao"), (
 # "máy" (a machine) is not, though both fold to "may".
 FUNCTION_WORDS: frozenset[str] = frozenset(
     """
-    là gì của và thì có không cho mình tôi bạn à ạ a nhé nha vậy thế nào những nhưng các
+    là gì của và thì có không cho mình tôi bạn à ạ nhé nha vậy thế nào những nhưng các
     một được về ở trong đến để với này đó do ấy ơi hả hở ừ ủa em anh chị hỏi xin giúp làm
     ơn nè nhỉ chứ rồi thôi đang sẽ đã bị hay hoặc mà như sao ra lên đi vào mọi mỗi rất quá
-    cũng luôn ah uh uhm um nhen nghen ak họ dùm tui t m b e c admin bot ok ja cái z giùm
-    ko thử biết muốn hiểu xem vui lòng please pls plz la_gi la_ai ai người ta thường cứ
+    cũng luôn họ dùm tui cái giùm thử biết muốn hiểu xem vui lòng ai người ta thường cứ
     kiểu phải vì tại nên nhiều lại thật vẫn còn nữa đây kia bao mấy trên nếu tất chưa khá
     vâng dạ hộ tớ ông bà nó nhau chắc liền kể nhiêu lắm cả cần bây nay chỉ
-    i you me we they he she it the an is are was were be been do does did what which who
-    how why can could would should will shall may might must need needs have has had of
-    to in on at for with and or but my your our their its this that these those about
-    tell so very much many there here just also any some all main key most more really
     """.split()
 )
-# Typed without diacritics, these are function words whatever else they could be.
+# Typed without diacritics, these are function words whatever else they could be: the
+# commonest Vietnamese ones, chat particles, and English words that are not also Vietnamese
+# syllables ("in", "to", "an" are: "in ấn", "nhà to", "an ninh").
 ALWAYS_FUNCTION: frozenset[str] = frozenset(
     """
     la gi cua va thi co khong cho minh toi ban a nhe nha vay the nao nhung cac mot duoc ve
     o trong de voi nay oi em anh chi xin giup lam roi hay ma nhu sao ra len di vao rat
-    cung luon can i you the a an is are to of in on at for and or it vi chua bi lai nua con
-    bao nhieu
+    cung luon can vi chua bi lai nua con bao nhieu may ah uh uhm um nhen nghen ak ck dum tui
+    t m b e c ad admin bot ok ja z ko please pls plz la_gi la_ai
+    i you we they she the is are was were been does did what which who how why could would
+    should will shall might must need needs have has had of for with and or my your our
+    their its this that these those about tell very many there here just also any some all
+    main key most more really
     """.split()
 )

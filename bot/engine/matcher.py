@@ -399,6 +399,12 @@ class Engine:
         """The canonical tokens the engine matches on (exposed for tests and debugging)."""
         return self._question(question)[0]
 
+    def content(self, question: str) -> list[str]:
+        """The words the engine matches on, function words left out (for tests and
+        debugging): "mấy cái bánh" has no "may", "máy làm bánh" has."""
+        tokens, roles, _ = self._question(question)
+        return self._content(tokens, roles)[0]
+
     def _content(self, tokens: Tokens, roles: Roles) -> tuple[list[str], frozenset[str]]:
         """The question's content words, and those of them that may be function words."""
         content: list[str] = []

@@ -115,13 +115,16 @@ def untyped(word: str) -> str | None:
         return core if SYLLABLE.match(core) else None
     if not word.isalpha():
         return None
-    core = word[:-1] if word[-1] in "sfrxj" else word
-    for marked, plain in _TELEX_MARKS:
-        core = core.replace(marked, plain)
-    core = core.replace("uw", "u").replace("w", "u")
-    if core == word or not SYLLABLE.match(core):
-        return None
-    return core
+    vowel = next((i for i, ch in enumerate(word) if ch in "aeiouyw"), len(word))
+    # The tone key comes after the vowel it marks, at the end or before the final consonant.
+    cores = [word[:i] + word[i + 1 :] for i in range(vowel + 1, len(word)) if word[i] in "sfrxj"]
+    for core in [*cores, word]:
+        for marked, plain in _TELEX_MARKS:
+            core = core.replace(marked, plain)
+        core = core.replace("uw", "u").replace("w", "u")
+        if core != word and SYLLABLE.match(core):
+            return core
+    return None
 
 
 @lru_cache(maxsize=_WORD_CACHE)
@@ -136,11 +139,11 @@ def marks(word: str) -> str:
 def role(accented: str, folded: str) -> int:
     """CONTENT, FUNCTION or MAYBE: "mấy" is a function word, "máy" is not; "may" (no
     diacritics) may be either."""
-    if accented in FUNCTION_WORDS:
+    if accented != folded:
+        return FUNCTION if accented in FUNCTION_WORDS else CONTENT
+    if folded in ALWAYS_FUNCTION:
         return FUNCTION
-    if accented == folded and folded in FUNCTION_FOLDED:
-        return FUNCTION if folded in ALWAYS_FUNCTION else MAYBE
-    return CONTENT
+    return MAYBE if folded in FUNCTION_FOLDED else CONTENT
 
 
 @lru_cache(maxsize=_WORD_CACHE)
@@ -229,4 +232,4 @@ class PhraseTable:
         return tuple(out), tuple(out_roles)
 
 
-FUNCTION_FOLDED: frozenset[str] = frozenset(fold_word(w) for w in FUNCTION_WORDS)
+FUNCTION_FOLDED: frozenset[str] = frozenset(fold_word(w) for w in FUNCTION_WORDS) | ALWAYS_FUNCTION

@@ -12,7 +12,7 @@ import unicodedata
 
 import pytest
 
-from bot.engine.knowledge import load_knowledge
+from bot.engine.knowledge import Knowledge, load_knowledge
 from bot.engine.matcher import Engine
 from bot.settings import DEFAULT_KNOWLEDGE, PROJECT_ROOT
 from tests.support.decisions import assert_well_formed
@@ -232,3 +232,108 @@ def test_the_article_s_words_are_in_its_knowledge_file() -> None:
     text = DEFAULT_KNOWLEDGE.read_text(encoding="utf-8")
     for word in ("CSO", "CMO", "giam doc kinh doanh", "tiếp thị", "look_alikes", "out_of_scope"):
         assert word in text
+
+
+# -- any business's file ---------------------------------------------------------------------------
+
+SHOP: dict[str, object] = {
+    "contact": {
+        "organization": "Tiệm bánh Hoa Mai",
+        "phone": "0909123456",
+        "address": "12 Lý Thường Kiệt, Hà Nội",
+        "hours": "8:00–21:00",
+    },
+    "entries": [
+        {
+            "id": f"{area}_{aspect}",
+            "title": f"{aspect_title} {area_title}",
+            "questions": [
+                f"{aspect_title} {area_title} là bao nhiêu?",
+                f"Giao bánh {area_title} thì {aspect_title.lower()} thế nào?",
+                f"Cho hỏi {aspect_title.lower()} khi giao {area_title}",
+            ],
+            "answer": f"{aspect_title} {area_title}: {value}.",
+            "subject": area_title,
+            "aspect": aspect_title,
+        }
+        for area, area_title in (("inner", "nội thành"), ("outer", "ngoại thành"))
+        for aspect, aspect_title, value in (
+            ("fee", "Phí giao hàng", "20.000đ"),
+            ("time", "Thời gian giao hàng", "2 giờ"),
+        )
+    ]
+    + [
+        {
+            "id": "machine_cake",
+            "title": "Bánh làm bằng máy hay làm tay",
+            "questions": ["Bánh làm bằng máy hay thủ công?", "Tiệm có dùng máy làm bánh không?"],
+            "answer": "Bánh của tiệm làm tay hoàn toàn.",
+        },
+        {
+            "id": "invoice",
+            "title": "Xuất hóa đơn",
+            "questions": ["Tiệm có xuất hóa đơn không?", "Mua bánh lấy hóa đơn được không?"],
+            "answer": "Tiệm xuất hóa đơn điện tử theo yêu cầu.",
+        },
+    ],
+    "vocabulary": {"synonyms": {"hóa đơn": ["hđ", "bill đỏ"]}, "look_alikes": ["bánh kem"]},
+}
+
+
+@pytest.fixture(scope="module")
+def shop() -> Engine:
+    return Engine(Knowledge.model_validate(SHOP))
+
+
+@pytest.mark.parametrize(
+    ("previous", "question", "expected"),
+    [
+        # After the inner-city delivery fee: "and outside the city?" is the outer fee.
+        ("inner_fee", "thế còn ngoại thành?", "outer_fee"),
+        # After the outer delivery time: "and the fee?" is the outer fee.
+        ("outer_time", "còn phí giao hàng thì sao?", "outer_fee"),
+    ],
+)
+def test_follow_ups_work_the_same_in_any_file(
+    shop: Engine, previous: str, question: str, expected: str
+) -> None:
+    decision = shop.decide(question, previous_intent=previous)
+    assert (decision.action, decision.intent, decision.follow_up) == ("answer", expected, True)
+
+
+def test_small_talk_needs_no_entries_of_its_own(shop: Engine) -> None:
+    for question, intent in [
+        ("xin chào", "greeting"),
+        ("cảm ơn bạn nhiều", "thanks"),
+        ("tạm biệt nhé", "goodbye"),
+        ("bạn là người hay máy?", "help"),
+    ]:
+        decision = shop.decide(question)
+        assert (decision.action, decision.intent) == ("answer", intent), (question, decision)
+
+
+def test_words_with_different_diacritics_are_different_words(shop: Engine) -> None:
+    # "máy" (a machine) is in the file; "mấy" (how many) is a function word.
+    assert shop.decide("bánh làm bằng máy à").intent == "machine_cake"
+    assert "may" in shop.content("máy làm bánh")
+    assert "may" not in shop.content("mấy cái bánh")
+
+
+def test_the_file_s_vocabulary_is_used(shop: Engine) -> None:
+    assert shop.decide("có xuất hđ không").intent == "invoice"
+    assert shop.decide("lấy bill đỏ được không").intent == "invoice"
+    assert shop.decide("bánh kem giá bao nhiêu").action == "handoff"  # a look-alike
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("tieem cos xuaast hoas ddown khoong", "tiệm có xuất hóa đơn không"),  # Telex, IME off
+        ("tie6m co1 xua6t ho1a d9o7n kho6ng", "tiệm có xuất hóa đơn không"),  # VNI, IME off
+        ("có xuất hóa đơn khônggg", "có xuất hóa đơn không"),  # stretched letters
+    ],
+)
+def test_text_typed_with_the_input_method_off_or_stretched_is_read(
+    shop: Engine, typed: str, meant: str
+) -> None:
+    assert shop.tokens(typed) == shop.tokens(meant)

@@ -9,10 +9,15 @@ import pytest
 from bot.engine.knowledge import load_knowledge
 from bot.engine.matcher import Engine
 from bot.engine.normalize import (
+    CONTENT,
+    FUNCTION,
     MAX_QUERY_CHARS,
+    MAYBE,
     _normalize_cached,
     clear_normalize_cache,
     normalize,
+    role,
+    untyped,
 )
 from bot.settings import DEFAULT_KNOWLEDGE
 
@@ -242,3 +247,33 @@ def test_junk_words_longer_than_any_known_word_are_not_remembered(engine: Engine
     assert tokens[: len(junk)] == tuple(junk)
     assert tokens[-1] == "ki_nang"  # "kỹ năg": the typo is still fixed, then the phrase found
     assert not any(word in engine._corrections for word in junk)
+
+
+# -- typed with the input method off ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "folded"),
+    [("gif", "gi"), ("las", "la"), ("dduwowcj", "duoc"), ("xuaast", "xuat"), ("la1", "la")],
+)
+def test_telex_and_vni_keys_read_as_the_word_they_type(typed: str, folded: str) -> None:
+    assert untyped(typed) == folded
+
+
+@pytest.mark.parametrize("word", ["check", "system", "wifi6", "4g", "iphone", "mp3", "modem"])
+def test_english_words_and_models_are_not_read_as_telex(word: str) -> None:
+    assert untyped(word) is None
+
+
+def test_stretched_letters_count_once() -> None:
+    assert normalize("gìiii").folded == normalize("gì").folded
+    assert normalize("alooo").folded == normalize("alo").folded
+    assert normalize("1000").folded == ("1000",)  # digits are not letters
+
+
+def test_function_words_keep_their_diacritics() -> None:
+    assert role("mấy", "may") == FUNCTION
+    assert role("máy", "may") == CONTENT
+    assert role("đỏ", "do") == CONTENT
+    assert role("do", "do") == MAYBE  # typed without diacritics: "đỏ", "đó" or "do"
+    assert role("may", "may") == FUNCTION  # "mấy" is far likelier in a question
