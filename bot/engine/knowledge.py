@@ -10,6 +10,7 @@ the ids the file leaves out.
 from __future__ import annotations
 
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 
@@ -301,6 +302,118 @@ def validate_knowledge(data: object, path: Path) -> Knowledge:
         raise KnowledgeError(f"{path}: {_describe(exc, data)}") from None
 
 
+def knowledge_files(folder: Path) -> list[Path]:
+    """The knowledge files of a folder: its `*.json` files, in name order."""
+    return sorted(p for p in folder.glob("*.json") if p.is_file() and not p.name.startswith("."))
+
+
+def read_knowledge_folder(folder: Path) -> list[tuple[Path, object]]:
+    """Each knowledge file of `folder` with its JSON, unvalidated."""
+    files = knowledge_files(folder)
+    if not files:
+        raise KnowledgeError(f"{folder}: no knowledge file (*.json) in this folder")
+    return [(file, read_knowledge_json(file)) for file in files]
+
+
+_ENTRY_AT = re.compile(r"entries\[(\d+)\]")
+
+
+def validate_parts(parts: list[tuple[Path, object]], folder: Path) -> Knowledge:
+    """Several files as one Knowledge: entries (ids unique across files), texts, vocabulary
+    and menus merged; exactly one file holds the contact block. KnowledgeError names the
+    file and the entry."""
+    merged: dict[str, object] = {"version": 1, "entries": [], "menu": []}
+    entries: list[object] = []
+    menu: list[object] = []
+    texts_seen: dict[str, Path] = {}
+    merged_texts: dict[str, object] = {}
+    synonyms: dict[str, list[object]] = {}
+    lists: dict[str, list[object]] = {"out_of_scope": [], "look_alikes": [], "ignore": []}
+    sources: list[tuple[Path, int]] = []
+    ids: dict[str, Path] = {}
+    contact_file: Path | None = None
+    for file, data in parts:
+        if not isinstance(data, dict):
+            raise KnowledgeError(f"{file}: the file must hold one JSON object")
+        for key, value in data.items():
+            if key not in ("entries", "menu", "texts", "vocabulary", "contact", "version"):
+                merged.setdefault(key, value)
+        if "contact" in data:
+            if contact_file is not None:
+                raise KnowledgeError(
+                    f"{file}: contact: a second contact block (the first is in {contact_file})"
+                )
+            contact_file = file
+            merged["contact"] = data["contact"]
+        part_entries = data.get("entries", [])
+        if not isinstance(part_entries, list):
+            raise KnowledgeError(f"{file}: field 'entries': must be a list")
+        for index, entry in enumerate(part_entries):
+            entry_id = entry.get("id") if isinstance(entry, dict) else None
+            if isinstance(entry_id, str) and entry_id in ids:
+                raise KnowledgeError(
+                    f"{file}: entries[{index}] ({entry_id}): field 'id': duplicate id "
+                    f"{entry_id!r} (also in {ids[entry_id]})"
+                )
+            if isinstance(entry_id, str):
+                ids[entry_id] = file
+            entries.append(entry)
+            sources.append((file, index))
+        part_menu = data.get("menu", [])
+        menu.extend(part_menu if isinstance(part_menu, list) else [part_menu])
+        part_texts = data.get("texts", {})
+        if isinstance(part_texts, dict):
+            for key, value in part_texts.items():
+                if key in texts_seen:
+                    raise KnowledgeError(f"{file}: texts: {key!r} is also set in {texts_seen[key]}")
+                texts_seen[key] = file
+                merged_texts[key] = value
+        vocabulary = data.get("vocabulary", {})
+        if isinstance(vocabulary, dict):
+            for key, value in vocabulary.items():
+                if key == "synonyms" and isinstance(value, dict):
+                    for term, variants in value.items():
+                        synonyms.setdefault(term, []).extend(
+                            variants if isinstance(variants, list) else [variants]
+                        )
+                elif key in lists and isinstance(value, list):
+                    lists[key].extend(value)
+                else:
+                    raise KnowledgeError(f"{file}: vocabulary: unknown or malformed {key!r}")
+        version = data.get("version", 1)
+        if isinstance(version, int) and isinstance(merged["version"], int):
+            merged["version"] = max(merged["version"], version)
+    if contact_file is None:
+        raise KnowledgeError(f"{folder}: contact: no file of the folder has the contact block")
+    merged.update(entries=entries, menu=menu, texts=merged_texts)
+    merged["vocabulary"] = {"synonyms": synonyms, **lists}
+    try:
+        return Knowledge.model_validate(merged)
+    except ValidationError as exc:
+        message = _describe(exc, merged)
+    found = _ENTRY_AT.search(message)
+    if found and int(found.group(1)) < len(sources):
+        file, local = sources[int(found.group(1))]
+        message = message[: found.start()] + f"entries[{local}]" + message[found.end() :]
+        raise KnowledgeError(f"{file}: {message.removeprefix(str(file) + ': ')}")
+    where = contact_file if message.startswith("contact") else folder
+    raise KnowledgeError(f"{where}: {message}")
+
+
+def file_of(parts: list[tuple[Path, object]], intent: str) -> int | None:
+    """Which of the parts holds entry `intent` (its position), if any."""
+    for position, (_, data) in enumerate(parts):
+        entries = data.get("entries", []) if isinstance(data, dict) else []
+        if isinstance(entries, list) and any(
+            isinstance(e, dict) and e.get("id") == intent for e in entries
+        ):
+            return position
+    return None
+
+
 def load_knowledge(path: Path) -> Knowledge:
-    """Read and validate the knowledge file, or raise KnowledgeError with one readable line."""
+    """Read and validate the knowledge file, or the folder of them, or raise KnowledgeError
+    with one readable line."""
+    if path.is_dir():
+        return validate_parts(read_knowledge_folder(path), path)
     return validate_knowledge(read_knowledge_json(path), path)

@@ -27,9 +27,12 @@ from bot.engine.assistant import Assistant
 from bot.engine.knowledge import (
     Knowledge,
     KnowledgeError,
+    file_of,
     load_knowledge,
+    read_knowledge_folder,
     read_knowledge_json,
     validate_knowledge,
+    validate_parts,
 )
 from bot.engine.normalize import normalize
 
@@ -122,12 +125,14 @@ def write_atomic(path: Path, content: bytes, mode: int = 0o644) -> None:
     _fsync_directory(path.parent)
 
 
-def write_knowledge(path: Path, data: object) -> Knowledge:
+def write_knowledge(path: Path, data: object, knowledge: Knowledge | None = None) -> Knowledge:
     """Validate `data`, keep the current file as `<name>.bak`, then write `data` to `path`
     atomically (pretty JSON, as the file is laid out by hand). Returns the new Knowledge;
     KnowledgeError when `data` is not valid (nothing written) or the file cannot be written
-    (the file is as it was)."""
-    knowledge = validate_knowledge(data, path)
+    (the file is as it was). `knowledge`: `data` already validated (with the rest of its
+    folder)."""
+    if knowledge is None:
+        knowledge = validate_knowledge(data, path)
     content = (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     try:
         mode = 0o644
@@ -148,8 +153,10 @@ def add_phrasing(path: Path, intent: str, question: str) -> Knowledge:
     punctuation do not make a new phrasing). KnowledgeError when the file itself is broken.
     The file keeps its layout and every field; only the intent's "questions" list grows.
     """
-    data = read_knowledge_json(path)
-    current = validate_knowledge(data, path)
+    parts = read_knowledge_folder(path) if path.is_dir() else [(path, read_knowledge_json(path))]
+    current = (
+        validate_parts(parts, path) if path.is_dir() else validate_knowledge(parts[0][1], path)
+    )
     phrasing = " ".join(question.split())
     if not phrasing or not normalize(phrasing).folded:
         raise EmptyPhrasing()
@@ -160,11 +167,18 @@ def add_phrasing(path: Path, intent: str, question: str) -> Knowledge:
         for existing in (*entry.questions, entry.title):
             if phrasing_key(existing) == key:
                 raise DuplicatePhrasing(phrasing, entry.id, entry.title, existing)
+    # In a folder, the file that holds the intent is the one written.
+    position = file_of(parts, intent)
+    if position is None:  # a generic small-talk entry: no file of its own to write
+        raise UnknownIntent(intent)
+    target, data = parts[position]
     assert isinstance(data, dict)  # validated above
     for item in data["entries"]:
         if item.get("id") == intent:
             item["questions"].append(phrasing)
-    return write_knowledge(path, data)
+    if not path.is_dir():
+        return write_knowledge(target, data)
+    return write_knowledge(target, data, validate_parts(parts, path))
 
 
 class LiveKnowledge:

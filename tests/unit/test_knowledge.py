@@ -18,6 +18,7 @@ from bot.engine.knowledge import PLACEHOLDER_EMAIL, KnowledgeError, load_knowled
 from bot.engine.matcher import Engine
 from bot.engine.replies import HANDOFF
 from bot.settings import DEFAULT_KNOWLEDGE, PROJECT_ROOT, load_settings
+from bot.support.learning import add_phrasing
 from tests.support.contract import INTENT_IDS
 from tests.support.settings_env import SETTINGS_ENV, clean_env
 
@@ -351,3 +352,74 @@ def test_the_file_names_its_own_texts_and_menu(tmp_path: Path) -> None:
         ("delivery_fee_inner", "Phí ship"),
         ("opening_hours", "Giờ mở cửa của tiệm bánh"),
     ]
+
+
+# -- a folder of knowledge files -----------------------------------------------------------------
+
+
+def _folder(tmp_path: Path) -> Path:
+    """The shop's file split in two: one with the contact block, one with a topic."""
+    shop = _shop()
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    first = {"contact": shop["contact"], "entries": shop["entries"][:1]}
+    second = {"entries": shop["entries"][1:], "texts": {"menu_title": "Chọn chủ đề:"}}
+    _write(folder / "hours.json", first)
+    _write(folder / "delivery.json", second)
+    return folder
+
+
+def test_a_folder_of_files_is_one_knowledge(tmp_path: Path) -> None:
+    knowledge = load_knowledge(_folder(tmp_path))
+    assert {"opening_hours", "delivery_fee_inner", "greeting"} <= set(knowledge.by_id)
+    assert knowledge.texts.menu_title == "Chọn chủ đề:"
+    assistant = Assistant(knowledge, Engine(knowledge))
+    assert assistant.ask("phí ship nội thành bao nhiêu").decision.intent == "delivery_fee_inner"
+    result = _check(tmp_path, tmp_path / "knowledge")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("damage", "named", "detail"),
+    [
+        (
+            lambda f: _write(f / "extra.json", {"entries": [_shop()["entries"][0]]}),
+            "extra.json",
+            "duplicate id 'opening_hours'",
+        ),
+        (
+            lambda f: _write(f / "extra.json", {"contact": _shop()["contact"], "entries": []}),
+            "extra.json",
+            "second contact block",
+        ),
+        (lambda f: (f / "hours.json").unlink(), "knowledge", "contact"),
+        (
+            lambda f: _write(f / "extra.json", {"entries": [{"id": "x", "title": "X"}]}),
+            "extra.json",
+            "entries[0] (x): field 'questions'",
+        ),
+    ],
+    ids=["duplicate-id", "two-contacts", "no-contact", "broken-entry"],
+)
+def test_a_broken_folder_is_refused_naming_the_file(
+    tmp_path: Path, damage: Callable[[Path], object], named: str, detail: str
+) -> None:
+    folder = _folder(tmp_path)
+    damage(folder)
+    with pytest.raises(KnowledgeError) as caught:
+        load_knowledge(folder)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert named in message, message
+    assert detail in message, message
+
+
+def test_assign_writes_into_the_file_that_holds_the_intent(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    before = (folder / "hours.json").read_text(encoding="utf-8")
+    knowledge = add_phrasing(folder, "delivery_fee_inner", "Ship trong thành phố mất bao nhiêu?")
+    assert "Ship trong thành phố mất bao nhiêu?" in knowledge.entry("delivery_fee_inner").questions
+    delivery = json.loads((folder / "delivery.json").read_text(encoding="utf-8"))
+    assert "Ship trong thành phố mất bao nhiêu?" in delivery["entries"][0]["questions"]
+    assert (folder / "hours.json").read_text(encoding="utf-8") == before
+    assert load_knowledge(folder).entry("delivery_fee_inner").questions[-1].startswith("Ship")
