@@ -34,7 +34,8 @@ def build_assistant(settings: Settings, knowledge_file: Path | None = None) -> A
 
 def cmd_check(path: Path, knowledge: Knowledge, out: TextIO, err: TextIO) -> int:
     """OK with the number of entries; what deserves a look (not an error) on stderr."""
-    out.write(texts.CHECK_OK.format(path=path, entries=len(knowledge.entries)) + "\n")
+    own = [e for e in knowledge.entries if not getattr(e, "generic", False)]
+    out.write(texts.CHECK_OK.format(path=path, entries=len(own)) + "\n")
     for warning in knowledge.warnings():
         err.write(texts.CHECK_WARNING.format(path=path, warning=warning) + "\n")
     return 0

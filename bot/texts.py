@@ -162,6 +162,12 @@ STATS_FIRST_REPLY = "Thời gian chờ nhân viên trả lời (trung vị): {du
 STATS_RATING = "Đánh giá trung bình của khách: {rating}/5 ({count} lượt)"
 STATS_NO_DATA = "chưa có dữ liệu"
 STATS_NO_RATING = "Đánh giá trung bình của khách: chưa có lượt đánh giá nào"
+# First line of /stats while the database cannot be written (one line; {error} is SQLite's).
+STATS_DATABASE_FAILING = (
+    "⚠️ Cơ sở dữ liệu không ghi được từ {since}: {failed} lần ghi thất bại, {kept} bản ghi "
+    "đang chờ ghi lại, {dropped} bản ghi đã phải bỏ. Bot vẫn trả lời khách bình thường, nhưng "
+    "số liệu dưới đây chưa gồm các bản ghi đang chờ. Lỗi: {error}"
+)
 DURATION_SECONDS = "{seconds} giây"
 DURATION_MINUTES = "{minutes} phút"
 DURATION_HOURS = "{hours} giờ {minutes} phút"

@@ -1,6 +1,7 @@
 """The bot's database: questions, votes and live handoffs, in SQLite driven by aiosqlite.
 
 * ``database``: the file, the connections, the migrations and the one writer (group commit).
+* ``faults``: when the database cannot be written (what counts as that, the log lines).
 * ``questions``: questions, votes, the unanswered list and the retention purge.
 * ``handoffs``: live handoffs and the operators' forum topics.
 * ``stats``: the figures behind /stats.
@@ -19,8 +20,10 @@ from bot.storage.database import (
     Database,
     StorageClosed,
     StorageError,
+    WriteDeferred,
     migrate,
 )
+from bot.storage.faults import WriteFault
 from bot.storage.handoffs import Handoff, Handoffs, PendingRelay
 from bot.storage.questions import MAX_TEXT, QuestionRecord, Questions, best_guess
 from bot.storage.stats import STATS_DAYS, Action, IntentVotes, Stats, StatsQueries, local_midnight
@@ -43,6 +46,8 @@ __all__ = [
     "Storage",
     "StorageClosed",
     "StorageError",
+    "WriteDeferred",
+    "WriteFault",
     "best_guess",
     "local_midnight",
     "migrate",

@@ -16,6 +16,12 @@
   the lock up to ``BUSY_TIMEOUT_MS``. Checkpoints, which do fsync, run on a connection of
   their own in the background. The price: a disk that stalls on a plain write stalls every
   chat, where before it stalled the replies waiting for their writes.
+* When the database cannot be written (disk full or read-only, I/O errors), a write asked
+  with ``retry`` (questions, votes) fails its caller with ``WriteDeferred`` at once, so the
+  answer still goes out, and is kept (at most ``MAX_KEPT``, oldest given up first) to be
+  written once the database works again: tried again after ``RETRY_FIRST`` seconds, then
+  less often, and at once after any write that works. The log says so once, then in a
+  summary every few minutes (bot.storage.faults); ``write_fault`` shows it to the admins.
 * Privacy: users are stored under a pseudonymous key, an HMAC of their Telegram id with a
   random salt created with the database (table ``meta``); names are never stored.
 
@@ -29,9 +35,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import itertools
 import logging
 import secrets
 import sqlite3
+from bisect import insort
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +47,8 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import aiosqlite
+
+from bot.storage.faults import FaultLog, WriteFault, is_database_fault
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,9 @@ USER_KEY_CACHE = 10_000  # users whose pseudonymous key is kept (about 1.5 MB)
 MAX_BATCH = 500  # writes per transaction at most; the rest go in the next one
 CHECKPOINT_INTERVAL = 1.0  # seconds between background WAL checkpoints (when there were writes)
 BACKSTOP_CHECKPOINT_PAGES = 20_000  # ~80 MB of WAL: the commit itself checkpoints after that
+MAX_KEPT = 1_000  # writes kept while the database fails (questions: at most ~4 MB of text)
+RETRY_FIRST = 1.0  # seconds before the kept writes are tried again; doubled each time…
+RETRY_MAX = 60.0  # …up to this
 
 
 # Migration n (1-based) is MIGRATIONS[n - 1]. Never edit an applied migration: append a new
@@ -171,12 +184,20 @@ class StorageClosed(StorageError):
     """A write was attempted after close()."""
 
 
+class WriteDeferred(StorageError):
+    """The database cannot be written now; the write is kept and will be tried again. The
+    caller goes on without its result."""
+
+
 @dataclass(slots=True)
 class _Job:
     run: Callable[[sqlite3.Connection], Any]
     savepoint: bool  # more than one statement: undo them together if one fails
     future: asyncio.Future[Any] = field(repr=False)
     heavy: bool = False  # may touch many rows: run it in the writer's thread
+    retry: bool = False  # keep it to try again if the database cannot be written
+    seq: int = 0  # the order it was asked in (kept writes are tried again in that order)
+    again: bool = False  # a kept write tried again
 
 
 class _TransactionLost(Exception):
@@ -282,6 +303,13 @@ class Database:
         self._writer = asyncio.create_task(self._write_loop(), name="storage-writer")
         self.transactions = 0  # write transactions committed (group commit at work)
         self._checkpointing = asyncio.create_task(self._checkpoints(), name="storage-checkpoints")
+        self._faults = FaultLog(path)
+        self._kept: list[_Job] = []  # writes the database refused, oldest first
+        self._seq = itertools.count(1)
+        self._trying_again = 0  # kept writes queued again and not yet settled
+        self._retry_delay = RETRY_FIRST  # the wait before the next try, doubled each time
+        self._next_retry = 0.0  # loop time before which they are not tried again
+        self._retrying: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, data_dir: Path, *, retention_days: int) -> Self:
@@ -350,11 +378,21 @@ class Database:
 
     async def _close(self) -> None:
         self._closed = True
+        if self._retrying is not None:
+            self._retrying.cancel()
+        self._try_again()  # a last chance for the kept writes, before the writer stops
         self._queue.put_nowait(None)
         self._checkpointing.cancel()
         try:
             await asyncio.wait([self._writer])  # never raises; the writer fails its own callers
         finally:
+            if self._kept:
+                log.error(
+                    "database %s: %d writes kept while it was failing are lost (%s)",
+                    self.path,
+                    len(self._kept),
+                    self._faults.error,
+                )
             await asyncio.wait([self._checkpointing])
             await self._checkpointer.close()
             try:
@@ -381,6 +419,12 @@ class Database:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def write_fault(self) -> WriteFault | None:
+        """Since when the database has been failing to write, and how much is kept; None while
+        writes work."""
+        return self._faults.snapshot(len(self._kept) + self._trying_again)
+
     def user_key(self, user_id: int) -> str:
         """The pseudonymous key a user is stored under: stable, not reversible without the salt.
         Kept for the users seen lately: an HMAC is a few microseconds, a fifth of a question's
@@ -401,14 +445,17 @@ class Database:
         *,
         savepoint: bool = False,
         heavy: bool = False,
+        retry: bool = False,
     ) -> asyncio.Future[T]:
-        """Queue a write; the future resolves once its transaction is committed."""
+        """Queue a write; the future resolves once its transaction is committed. ``retry``: if
+        the database cannot be written, fail with WriteDeferred and keep the write to try
+        again (the caller must not need its result)."""
         if self._closed:
             raise StorageClosed(f"{self.path}: the database is closed")
         if self._writer.done():  # never expected: the writer catches every error
             raise StorageError(f"{self.path}: the database writer has stopped")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(run, savepoint, future, heavy))
+        self._queue.put_nowait(_Job(run, savepoint, future, heavy, retry, next(self._seq)))
         return future
 
     async def _write_loop(self) -> None:
@@ -453,23 +500,92 @@ class Database:
                     self._thread, self._transaction_waiting, batch
                 )
         except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, _TransactionLost) else exc
             if len(batch) == 1:
-                error = exc.__cause__ if isinstance(exc, _TransactionLost) else exc
-                if not batch[0].future.done():
-                    batch[0].future.set_exception(error or exc)
+                self._failed(batch[0], cause or exc)
                 return
-            log.warning("write transaction failed (%s); retrying its writes one by one", exc)
+            if not is_database_fault(cause or exc):  # else the fault's own log lines tell it
+                log.warning("write transaction failed (%s); retrying its writes one by one", exc)
             for job in batch:
                 await self._commit([job])
             return
         self.transactions += 1
+        faults = False
         for job, result, error in outcomes:
-            if job.future.done():  # the caller was cancelled; the write stands
-                continue
             if error is not None:
-                job.future.set_exception(error)
-            else:
+                faults = self._failed(job, error) or faults
+                continue
+            if job.again:
+                self._trying_again -= 1
+            if not job.future.done():  # else the caller was cancelled; the write stands
                 job.future.set_result(result)
+        if not faults:
+            self._written()
+
+    # -- when the database cannot be written ------------------------------------------------
+
+    def _failed(self, job: _Job, error: BaseException) -> bool:
+        """Fail ``job`` with ``error``, or keep it when the database is at fault and the job
+        may be tried again; whether the database was at fault."""
+        if job.again:
+            self._trying_again -= 1
+        fault = is_database_fault(error)
+        if fault:
+            kept = len(self._kept) + self._trying_again + job.retry
+            self._faults.failure(error, kept=kept, new=not job.again)
+            if job.retry:
+                self._keep(job)
+                error = WriteDeferred(f"{self.path}: {error}; kept to be written later")
+        if not job.future.done():
+            job.future.set_exception(error)
+        return fault
+
+    def _keep(self, job: _Job) -> None:
+        insort(self._kept, job, key=lambda kept: kept.seq)
+        if len(self._kept) > MAX_KEPT:
+            self._kept.pop(0)
+            self._faults.drop()
+        if self._retrying is None or self._retrying.done():
+            self._retry_in(self._retry_delay)
+
+    def _written(self) -> None:
+        """A write worked: the kept ones are tried again soon (RETRY_FIRST seconds after the
+        last try at the latest); once they are all written, the database works again."""
+        if self._kept:
+            if self._trying_again == 0:  # else the round under way decides
+                self._retry_delay = RETRY_FIRST
+                self._retry_in(self._next_retry - asyncio.get_running_loop().time())
+        elif self._trying_again == 0 and self._faults.failing:
+            self._faults.worked()
+            self._retry_delay = RETRY_FIRST
+
+    def _retry_in(self, delay: float) -> None:
+        if self._closed:
+            return
+        if self._retrying is not None:
+            self._retrying.cancel()  # only ever waiting: it tries again in one step
+        self._retrying = asyncio.create_task(self._retry_kept(delay), name="storage-retry")
+
+    def _try_again(self) -> None:
+        """Queue the kept writes again, in the order they were asked."""
+        kept, self._kept = self._kept, []
+        self._next_retry = asyncio.get_running_loop().time() + RETRY_FIRST
+        for job in kept:
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            future.add_done_callback(_retried)
+            self._trying_again += 1
+            self._queue.put_nowait(
+                _Job(job.run, job.savepoint, future, job.heavy, True, job.seq, again=True)
+            )
+
+    async def _retry_kept(self, delay: float) -> None:
+        """While writes are kept: try them again after ``delay``, then waiting longer each
+        time."""
+        while self._kept and not self._closed:
+            await asyncio.sleep(max(delay, 0.0))
+            if self._kept and not self._closed:
+                self._try_again()
+            delay = self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
 
     def _transaction_now(
         self, batch: list[_Job]
@@ -537,3 +653,13 @@ class Database:
     async def _one(self, sql: str, parameters: _Parameters = ()) -> sqlite3.Row | None:
         rows = await self._rows(sql, parameters)
         return rows[0] if rows else None
+
+
+def _retried(future: asyncio.Future[Any]) -> None:
+    """A kept write tried again: nobody waits for it, so a refusal is told here (a database
+    still failing keeps it again, and the fault's own log lines tell that)."""
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is not None and not isinstance(error, WriteDeferred):
+        log.warning("a write kept while the database was failing was refused: %s", error)

@@ -72,7 +72,9 @@ class Questions(Database):
     async def record_question(
         self, user_id: int, text: str, decision: Decision, *, at: float | None = None
     ) -> int:
-        """Store a question and the bot's decision; the row id, once committed."""
+        """Store a question and the bot's decision; the row id, once committed. WriteDeferred
+        when the database cannot be written: the question is kept and written later, and the
+        caller answers without its id."""
         values = (
             time.time() if at is None else at,
             self.user_key(user_id),
@@ -92,7 +94,7 @@ class Questions(Database):
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
-        return await self._write(insert)
+        return await self._write(insert, retry=True)
 
     async def record_vote(
         self,
@@ -106,7 +108,8 @@ class Questions(Database):
         """A 👍/👎 on an answer; linked to its question when that question is this person's,
         answered with ``intent`` (see ``may_vote``). One vote per person and question counts:
         False (nothing stored) when this person has voted on this question already (a double
-        tap, or the old keyboard on a second device)."""
+        tap, or the old keyboard on a second device). WriteDeferred when the database cannot be
+        written: the vote is kept and written later (still only once)."""
         key = self.user_key(user_id)
         values = (time.time() if at is None else at, key, intent, int(up))
 
@@ -123,7 +126,7 @@ class Questions(Database):
             )
             return cursor.rowcount == 1
 
-        return await self._write(insert)
+        return await self._write(insert, retry=True)
 
     async def may_vote(self, user_id: int, question_id: int, intent: str) -> bool:
         """Whether question ``question_id`` was asked by this user and answered with

@@ -2,7 +2,8 @@
 
 * ``group_unanswered``: the questions the bot could not answer, grouped so that the same
   question typed many ways ("giá gói 1 Gbps", "Gia goi 1 Gbps?") is one line;
-* ``stats_text`` and ``unanswered_text``: the Vietnamese reports (wording in bot/texts.py);
+* ``stats_text`` and ``unanswered_text``: the Vietnamese reports (wording in bot/texts.py),
+  /stats headed by the database's fault while it cannot be written;
 * ``write_unanswered_csv``: one row per question, for a spreadsheet (a cell that would start
   a formula is written as text).
 """
@@ -23,7 +24,7 @@ from rapidfuzz import fuzz, process
 from bot import texts
 from bot.engine.knowledge import Knowledge
 from bot.engine.normalize import SYLLABLE, normalize
-from bot.storage import IntentVotes, QuestionRecord, Stats
+from bot.storage import IntentVotes, QuestionRecord, Stats, WriteFault
 
 __all__ = [
     "CSV_COLUMNS",
@@ -32,7 +33,9 @@ __all__ = [
     "IntentVotes",
     "Stats",
     "UnansweredGroup",
+    "WriteFault",
     "as_text_cell",
+    "fault_text",
     "format_duration",
     "format_number",
     "format_percent",
@@ -185,9 +188,28 @@ def _vote_line(votes: IntentVotes, knowledge: Knowledge | None) -> str:
     )
 
 
-def stats_text(stats: Stats, *, knowledge: Knowledge | None = None) -> str:
-    """The /stats report."""
-    lines = [
+def fault_text(fault: WriteFault, zone: tzinfo | None = None) -> str:
+    """The line that heads /stats while the database cannot be written; times in ``zone``."""
+    since = datetime.fromtimestamp(fault.since, zone).strftime("%H:%M %d/%m/%Y")
+    return texts.STATS_DATABASE_FAILING.format(
+        since=since,
+        failed=format_number(fault.failed),
+        kept=format_number(fault.kept),
+        dropped=format_number(fault.dropped),
+        error=fault.error,
+    )
+
+
+def stats_text(
+    stats: Stats,
+    *,
+    knowledge: Knowledge | None = None,
+    fault: WriteFault | None = None,
+    zone: tzinfo | None = None,
+) -> str:
+    """The /stats report; ``fault`` (the database cannot be written) heads it, in ``zone``."""
+    lines = [] if fault is None else [fault_text(fault, zone), ""]
+    lines += [
         texts.STATS_TITLE,
         texts.STATS_TODAY.format(count=format_number(stats.questions_today)),
         texts.STATS_WEEK.format(count=format_number(stats.questions_7d)),

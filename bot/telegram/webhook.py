@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
+from bot.storage import Storage
 from bot.telegram.app import SHUTDOWN_GRACE, build_bot, build_dispatcher
 from bot.telegram.polling import MAX_CONCURRENT_UPDATES, open_storage
 from bot.telegram.stopping import Stopped, StopSignals
@@ -48,8 +50,18 @@ class BoundedWebhookHandler(SimpleRequestHandler):
             self.running -= 1
 
 
-async def health(_: web.Request) -> web.Response:
-    return web.Response(text="ok")
+def health_of(storage: Storage | None) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /health: "ok", or "degraded" and a line saying what fails (the database cannot be
+    written). Still 200 then: the bot answers, and a balancer that took it out of service
+    on a failing status would silence that; a monitor reads the first line."""
+
+    async def health(_: web.Request) -> web.Response:
+        fault = None if storage is None else storage.write_fault
+        if fault is None:
+            return web.Response(text="ok")
+        return web.Response(text=f"degraded\ndatabase: {fault.describe()}")
+
+    return health
 
 
 def build_webhook_app(settings: Settings, dp: Dispatcher, bot: Bot, secret: str) -> web.Application:
@@ -57,7 +69,7 @@ def build_webhook_app(settings: Settings, dp: Dispatcher, bot: Bot, secret: str)
     secret token, 401 otherwise) and GET /health. Starting the app starts the dispatcher;
     stopping it waits for the replies in flight and closes the bot's session."""
     app = web.Application()
-    app.router.add_get("/health", health)
+    app.router.add_get("/health", health_of(dp.get("db")))
     # The dispatcher's shutdown (waiting for replies in flight) runs before the handler
     # closes the bot's session: setup_application first, then register.
     setup_application(app, dp, bot=bot)

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiogram.types import TelegramObject
-from aiohttp import web
+from aiohttp import ClientSession, web
 
 from bot import texts
 from bot.cli import build_assistant
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
+from bot.storage import Storage
 from bot.telegram.app import build_bot, build_dispatcher
 from bot.telegram.polling import MAX_CONCURRENT_UPDATES, open_storage
 from bot.telegram.webhook import build_webhook_app
@@ -34,8 +35,10 @@ from tests.support.live_polling import (
     taken_update_ids,
     to,
 )
+from tests.support.storage_faults import writes_fail
 
 LAN, MINH, HOA, BLOCKED = 111, 222, 333, 444
+ADMIN = 555
 TOKEN = "123456:TEST"
 SECRET = "webhook-secret"
 
@@ -226,3 +229,120 @@ async def test_a_slow_api_behind_a_webhook_turns_the_excess_away_for_telegram_to
             await storage.close()
 
     assert replies_per_chat(fake) == dict.fromkeys(crowd, 1)
+
+
+# --------------------------------------------------------------------------- the database
+
+
+async def questions_written(storage: Storage, count: int, within: float = 10.0) -> None:
+    """Wait until the database holds `count` questions."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (await storage.stats()).questions_total != count:
+        if loop.time() > deadline:
+            raise AssertionError(f"not {count} questions after {within} s")
+        await asyncio.sleep(0.01)
+
+
+def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_database_that_cannot_be_written_still_lets_every_question_be_answered(
+    assistant: Assistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    asked = [
+        (LAN, "CSO là gì?"),
+        (MINH, "CMO là gì?"),
+        (HOA, "cmo can ky nang gi"),
+        (LAN, "CSO và CMO khác nhau thế nào?"),
+    ]
+    async with live_bot(assistant, tmp_path, admin_ids=frozenset({ADMIN})) as live:
+        fake = live.fake
+        storage: Storage = live.dp["db"]
+        writes_fail(storage)
+
+        for user, question in asked:
+            fake.user_text(question, user_id=user)
+        await settled(fake, sends=len(asked))
+
+        for user in (LAN, MINH, HOA):
+            questions = [q for u, q in asked if u == user]
+            replies = shown(fake, user)
+            assert len(replies) == len(questions)
+            for reply, question in zip(replies, questions, strict=True):
+                assert reply.startswith(answer_to(assistant, question))
+        # One line for the fault, not one a message.
+        [error] = errors(caplog)
+        assert "attempt to write a readonly database" in error
+
+        # The admins see it in /stats.
+        fake.user_text("/stats", user_id=ADMIN)
+        await settled(fake, sends=len(asked) + 1)
+        [report] = shown(fake, ADMIN)
+        first = report.splitlines()[0]
+        assert first.startswith(texts.STATS_DATABASE_FAILING.split("{")[0])
+        assert "attempt to write a readonly database" in first
+
+        # The database works again: the questions kept meanwhile are written, and one line
+        # says so.
+        writes_fail(storage, False)
+        fake.user_text("Cảm ơn nhé", user_id=HOA)
+        await settled(fake, sends=len(asked) + 2)
+        await questions_written(storage, len(asked) + 1)
+        assert storage.write_fault is None
+        assert len(errors(caplog)) == 1
+        back = [r for r in caplog.records if "writes work again" in r.getMessage()]
+        assert [r.levelname for r in back] == ["WARNING"]
+
+
+async def test_the_webhooks_health_shows_a_database_that_cannot_be_written(
+    assistant: Assistant, tmp_path: Path
+) -> None:
+    async with FakeTelegram(token=TOKEN) as fake:
+        config = Settings(
+            _env_file=None,
+            bot_token=TOKEN,
+            telegram_api_url=fake.url,
+            data_dir=tmp_path,
+            webhook_url="https://example.invalid/hook",
+        )
+        bot = build_bot(config)
+        storage = await open_storage(config)
+        app = build_webhook_app(config, build_dispatcher(config, assistant, storage), bot, SECRET)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}"
+
+        async def health() -> tuple[int, str]:
+            async with ClientSession() as http, http.get(f"{url}/health") as response:
+                return response.status, await response.text()
+
+        async def ask(question: str, user: int, sends: int) -> None:
+            update = fake.make_update("message", fake.text_message(question, user_id=user))
+            assert await fake.post_webhook(f"{url}{config.webhook_path}", update, SECRET) == 200
+            await settled(fake, sends=sends)
+
+        try:
+            assert await health() == (200, "ok")
+            writes_fail(storage)
+            await ask("CSO là gì?", LAN, sends=1)
+            assert shown(fake, LAN)[0].startswith(answer_to(assistant, "CSO là gì?"))
+
+            status, text = await health()
+            # Still 200: the bot answers, and a balancer taking it out would silence that.
+            assert status == 200
+            lines = text.splitlines()
+            assert lines[0] == "degraded"
+            assert lines[1].startswith("database: failing since ")
+            assert "attempt to write a readonly database" in lines[1]
+
+            writes_fail(storage, False)
+            await ask("CMO là gì?", MINH, sends=2)
+            await questions_written(storage, 2)
+            assert await health() == (200, "ok")
+        finally:
+            await runner.cleanup()
+            await storage.close()

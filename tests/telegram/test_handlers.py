@@ -26,7 +26,7 @@ from bot import texts
 from bot.cli import build_assistant, main
 from bot.engine.assistant import Assistant, FollowUpContext
 from bot.logs import RedactingFilter
-from bot.settings import ConfigError, Settings, load_settings
+from bot.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 from bot.storage import IntentVotes, Storage
 from bot.telegram.keyboards import FeedbackCb, TopicCb
 from bot.telegram.runner import serve
@@ -46,6 +46,7 @@ from tests.support.conversation import (
     settings,
     single_message,
 )
+from tests.support.storage_faults import writes_fail
 
 PHONE_DISPLAY = "028 3817 2459"
 PHONE = "02838172459"
@@ -99,6 +100,24 @@ async def test_start_greets_says_what_the_bot_does_and_offers_topics(chat: Conve
 async def test_start_typed_in_capitals_greets_too(chat: Conversation) -> None:
     reply = single_message(await chat.says("/START"))
     assert seen(reply).startswith("Xin chào Lan! 👋")
+
+
+async def test_another_business_file_runs_the_bot_in_telegram(storage: Storage) -> None:
+    # The internet provider's file as it comes: its own help text, its topics, its answers.
+    internet = PROJECT_ROOT / "tests" / "data" / "domains" / "internet" / "knowledge.json"
+    config = settings(knowledge_file=internet)
+    business = build_assistant(config)
+    conversation = await connect(config, business, storage)
+
+    start = single_message(await conversation.says("/start"))
+    assert seen(start).startswith("Xin chào Lan! 👋")
+    assert business.choose("help").text in seen(start)
+    menu = [label for row in labels(start.reply_markup) for label in row]
+    assert menu == [label for _, label in business.knowledge.menu_items()]
+    assert "Lắp mạng mới" in menu
+
+    reply = single_message(await conversation.says("gói rẻ nhất bao nhiêu một tháng?"))
+    assert seen(reply).startswith(business.choose("plans_prices").text)
 
 
 async def test_a_message_of_invisible_characters_asks_for_a_question(chat: Conversation) -> None:
@@ -542,6 +561,30 @@ async def test_a_vote_under_a_topic_answer_counts_in_the_users_own_chat(
 
     assert only(calls, AnswerCallbackQuery)[0].text == texts.FEEDBACK_THANKS_UP
     assert (await storage.stats()).votes_7d == (IntentVotes("cso_role", 1, 0),)
+
+
+async def test_while_the_database_cannot_be_written_answers_and_votes_go_on(
+    chat: Conversation, storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    writes_fail(storage)
+
+    answer = await chat.says("CSO là gì?")
+    thanks = await chat.press("👍", on=answer)
+
+    assert seen(messages(answer)[0]).startswith("CSO (Chief Sales Officer)")
+    assert only(thanks, AnswerCallbackQuery)[0].text == texts.FEEDBACK_THANKS_UP
+    assert len(only(thanks, EditMessageReplyMarkup)) == 1  # counted: the row goes
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+
+    writes_fail(storage, False)
+    await chat.says("CMO là gì?")  # a write that works: the kept ones follow
+    for _ in range(1000):
+        stats = await storage.stats()
+        if stats.questions_total == 2 and stats.votes_7d:
+            break
+        await asyncio.sleep(0.01)
+    assert stats.questions_total == 2
+    assert stats.votes_7d == (IntentVotes("cso_role", 1, 0),)
 
 
 async def test_every_callback_data_fits_in_64_bytes(assistant: Assistant) -> None:

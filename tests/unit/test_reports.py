@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot import texts
 from bot.engine.knowledge import Knowledge, load_knowledge
 from bot.settings import DEFAULT_KNOWLEDGE
-from bot.storage import IntentVotes, QuestionRecord, Stats
+from bot.storage import IntentVotes, QuestionRecord, Stats, WriteFault
 from bot.support.reports import (
     CSV_COLUMNS,
     UnansweredGroup,
@@ -139,6 +140,24 @@ def test_stats_text_shows_the_figures_in_vietnamese(knowledge: Knowledge) -> Non
     assert f"• cso_role ({title}): 👍 5 · 👎 1" in lines
     assert "Thời gian chờ nhân viên trả lời (trung vị): 3 phút" in lines
     assert "Đánh giá trung bình của khách: 4,5/5 (2 lượt)" in lines
+
+
+def test_stats_text_is_headed_by_the_database_fault_while_it_cannot_be_written() -> None:
+    since = datetime(2025, 6, 15, 5, 30, tzinfo=UTC).timestamp()
+    fault = WriteFault(since, "database or disk is full", 1234, 1000, 234)
+
+    text = stats_text(WEEK, fault=fault, zone=ZoneInfo("Asia/Ho_Chi_Minh"))
+
+    first, blank, title = text.splitlines()[:3]
+    assert first == texts.STATS_DATABASE_FAILING.format(
+        since="12:30 15/06/2025",  # in the bot's time zone
+        failed="1.234",
+        kept="1.000",
+        dropped="234",
+        error="database or disk is full",
+    )
+    assert (blank, title) == ("", texts.STATS_TITLE)
+    assert stats_text(WEEK).splitlines()[0] == texts.STATS_TITLE  # nothing while it works
 
 
 def test_stats_text_without_knowledge_shows_intent_ids() -> None:

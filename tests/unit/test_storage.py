@@ -4,6 +4,7 @@ and the figures behind the admin reports."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,7 +25,10 @@ from bot.storage import (
     Storage,
     StorageClosed,
     StorageError,
+    WriteDeferred,
 )
+from bot.storage.faults import SUMMARY_INTERVAL, FaultLog
+from tests.support.storage_faults import disk_full, writes_fail
 
 ANSWER = Decision("answer", "cso_role", 0.82, (), False, (("cso_role", 0.82), ("cmo_role", 0.4)))
 SUGGEST = Decision("suggest", "cso_skills", 0.36, ("cso_skills", "cmo_skills"))
@@ -281,6 +285,120 @@ async def test_a_vote_links_only_to_the_voters_own_answer_of_that_intent(
     await storage.record_vote(1, "cmo_role", False, lans, at=NOON + 3)  # not the answer given
 
     assert await storage.unanswered(now=NOON + HOUR) == []
+
+
+# -- when the database cannot be written ----------------------------------------------------
+
+
+async def texts_written(storage: Storage, count: int) -> list[object]:
+    """The questions' texts in the order they were asked, once there are `count` of them."""
+    for _ in range(1000):
+        rows = _sql(storage.path, "SELECT text FROM questions ORDER BY at")
+        if len(rows) == count:
+            return [row[0] for row in rows]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"not {count} questions written")
+
+
+async def test_a_question_the_database_cannot_take_is_kept_and_written_when_it_can(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_question = "Cho mình hỏi chi tiết về vai trò của CSO. " * 90  # needs new pages
+    disk_full(storage)
+
+    with pytest.raises(WriteDeferred):
+        await storage.record_question(1, long_question, HANDOFF, at=NOON)
+
+    fault = storage.write_fault
+    assert fault is not None
+    assert (fault.failed, fault.kept, fault.dropped) == (1, 1, 0)
+    assert fault.error == "database or disk is full"
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "database or disk is full" in error.getMessage()
+
+    disk_full(storage, False)
+    await storage.record_question(2, "CSO là gì?", ANSWER, at=NOON + 1)  # works: the kept follow
+
+    assert await texts_written(storage, 2) == [long_question[:4096], "CSO là gì?"]
+    assert storage.write_fault is None
+
+
+async def test_the_writes_kept_are_bounded_and_the_oldest_are_given_up_first(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(bot.storage.database, "MAX_KEPT", 3)
+    writes_fail(storage)
+    for n in range(5):
+        with pytest.raises(WriteDeferred):
+            await storage.record_question(n, f"câu hỏi {n}", HANDOFF, at=NOON + n)
+    with pytest.raises(WriteDeferred):
+        await storage.record_vote(1, "cso_role", True, at=NOON + 5)  # the newest: kept
+
+    fault = storage.write_fault
+    assert fault is not None
+    assert (fault.failed, fault.kept, fault.dropped) == (6, 3, 3)
+
+    writes_fail(storage, False)
+    await storage.record_question(9, "câu hỏi 9", HANDOFF, at=NOON + 9)
+    assert await texts_written(storage, 3) == ["câu hỏi 3", "câu hỏi 4", "câu hỏi 9"]
+    for _ in range(1000):
+        if (await storage.stats(now=NOON + HOUR)).votes_7d:
+            break
+        await asyncio.sleep(0.01)
+    assert (await storage.stats(now=NOON + HOUR)).votes_7d == (IntentVotes("cso_role", 1, 0),)
+
+
+async def test_a_write_that_is_itself_wrong_is_not_kept_and_fails_as_before(
+    storage: Storage,
+) -> None:
+    def broken(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO votes (at, user_key, intent, up) VALUES (0, 'k', 'x', 7)")
+
+    with pytest.raises(sqlite3.IntegrityError):  # the CHECK on `up`: would fail again
+        await storage._write(broken, retry=True)
+    assert storage.write_fault is None
+
+
+async def test_writes_still_kept_at_close_are_reported_lost_in_one_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = await Storage.open(tmp_path, retention_days=90)
+    writes_fail(storage)
+    for n in range(3):
+        with pytest.raises(WriteDeferred):
+            await storage.record_question(n, f"câu hỏi {n}", HANDOFF, at=NOON + n)
+
+    await storage.close()
+
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 2  # the writes fail; at close, what is lost
+    assert "3 writes kept while it was failing are lost" in lines[1]
+
+
+def test_a_failing_database_is_one_error_line_then_a_summary_every_few_minutes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = 1000.0
+    faults = FaultLog(Path("bot.sqlite3"), clock=lambda: now)
+    full = sqlite3.OperationalError("database or disk is full")
+
+    for kept in range(1, 51):  # fifty messages in the first minutes: one line
+        faults.failure(full, kept=kept)
+    now += SUMMARY_INTERVAL - 1
+    faults.failure(full, kept=51)
+    assert [r.levelname for r in caplog.records] == ["ERROR"]
+
+    now += 1  # five minutes on: one summary
+    faults.failure(full, kept=52)
+    faults.failure(full, kept=53)
+    assert [r.levelname for r in caplog.records] == ["ERROR", "ERROR"]
+    assert "51 more failed, 52 kept to try again" in caplog.records[1].getMessage()
+    assert faults.snapshot(kept=53) is not None
+
+    faults.worked()  # and once when it works again
+    assert [r.levelname for r in caplog.records] == ["ERROR", "ERROR", "WARNING"]
+    assert "53 writes failed" in caplog.records[2].getMessage()
+    assert faults.snapshot(kept=0) is None
 
 
 async def test_unanswered_looks_back_the_given_number_of_days(storage: Storage) -> None:

@@ -243,7 +243,9 @@ async def on_reload(message: Message, live_knowledge: LiveKnowledge) -> None:
 
 async def on_stats(message: Message, db: Storage, assistant: Assistant, settings: Settings) -> None:
     stats = await db.stats(zone=settings.zone)
-    text = reports.stats_text(stats, knowledge=assistant.knowledge)
+    text = reports.stats_text(
+        stats, knowledge=assistant.knowledge, fault=db.write_fault, zone=settings.zone
+    )
     await send_text(message, text, reply_parameters=group_reply_to(message))
 
 

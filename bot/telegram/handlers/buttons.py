@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, Message
 from bot import texts
 from bot.engine.assistant import Assistant, FollowUpContext
 from bot.engine.replies import HANDOFF
-from bot.storage import Storage
+from bot.storage import Storage, WriteDeferred
 from bot.support.handoff import FailureStreak
 from bot.telegram.handlers.common import conversation_key, deliver, remember, send_text
 from bot.telegram.keyboards import (
@@ -69,8 +69,11 @@ async def on_feedback(
     if not has_feedback(message.reply_markup):
         return  # this answer was rated already (a double tap): count it once
     user = callback.from_user
-    if not await db.record_vote(user.id, intent, up, callback_data.q or None):
-        return  # counted already: the first tap removes the row and updates the streak
+    try:
+        if not await db.record_vote(user.id, intent, up, callback_data.q or None):
+            return  # counted already: the first tap removes the row and updates the streak
+    except WriteDeferred:  # the database is failing: the vote is kept and written later
+        pass
     try:
         await message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
     except TelegramBadRequest as exc:  # already edited, or too old to edit: harmless

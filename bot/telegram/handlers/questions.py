@@ -1,5 +1,6 @@
 """Any text addressed to the bot goes to the Assistant, with the chat's follow-up context; the
-question and the bot's decision are recorded before the reply is sent."""
+question and the bot's decision are recorded before the reply is sent (when the database
+cannot be written, the reply goes out all the same and the record is written later)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aiogram.types import Message
 from bot import texts
 from bot.engine.assistant import Assistant, FollowUpContext
 from bot.engine.normalize import normalize
-from bot.storage import Storage
+from bot.storage import Storage, WriteDeferred
 from bot.support.handoff import FailureStreak, HandoffDesk
 from bot.telegram.handlers.common import (
     Addressed,
@@ -80,9 +81,12 @@ async def on_question(
         return
     key = conversation_key(message.chat.id, user.id if user else None)
     reply = assistant.ask(question, follow_ups.get(key))
-    question_id = await db.record_question(
-        user.id if user else message.chat.id, question, reply.decision
-    )
+    try:
+        question_id = await db.record_question(
+            user.id if user else message.chat.id, question, reply.decision
+        )
+    except WriteDeferred:  # the database is failing (and says so); answering needs no disk
+        question_id = 0  # no id yet: the buttons carry none, as under a topic's answer
     remember(follow_ups, key, reply)
     await deliver(
         message,
