@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.measure import conditions, platform_line
+from benchmarks.measure import conditions, load_average, platform_line
 from benchmarks.revision import interpreter, revision
 from benchmarks.scale import generator
 from benchmarks.targets import LOAD_BAR_S, RATIO_BAR
@@ -187,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     in_share = question_mix(DEFAULT_EVAL)
+    load_start = load_average()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         folder = args.keep or Path(tmp)
@@ -241,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "revision": revision(),
                 "conditions": conditions(),
                 "platform": platform_line(),
+                "load": load_start,
                 "in_share": in_share,
                 "results": results,
                 "bars": verdicts,

@@ -66,6 +66,11 @@ def platform_line() -> str:
     )
 
 
+def load_average() -> float:
+    """The 1-minute load average: how many processes wanted a core, on average, lately."""
+    return os.getloadavg()[0]
+
+
 def conditions() -> str:
     """The run's conditions for its results file: platform_line and the load at the start
     (other work on the machine moves wall-clock figures, much less CPU times)."""

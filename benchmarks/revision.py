@@ -39,9 +39,9 @@ _DESCRIBE = (
 @functools.cache
 def interpreter(python: str = sys.executable) -> str:
     """The CPython build behind `python`: its real path, version, and whether it loads
-    libpython as a shared library (unknown without /proc). The same code runs measurably
-    slower on this machine's pyenv build (shared, unoptimised) than on Debian's (README,
-    "Which Python")."""
+    libpython as a shared library (unknown without /proc). Builds differ in speed: the same
+    code runs measurably slower on a build with a shared libpython and without profile-guided
+    optimisation, so a report names the build it ran on."""
     try:
         return subprocess.run(
             [python, "-c", _DESCRIBE], capture_output=True, text=True, check=True, timeout=30

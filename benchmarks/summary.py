@@ -180,13 +180,25 @@ def deferred_sentence(
     )
 
 
+def loads(*results: dict[str, Any] | None) -> str:
+    """The range of the 1-minute load averages at the start of the runs, when they say."""
+    found = [r["load"] for r in results if r is not None and "load" in r]
+    if not found:
+        return ""
+    low, high = min(found), max(found)
+    span = f"{low:.1f}" if f"{low:.1f}" == f"{high:.1f}" else f"{low:.1f}–{high:.1f}"
+    return f", load average {span} at the start of the runs"
+
+
 def compose() -> str:
     """The markdown between the document's markers, from the latest results."""
     bot, scale = _read(BOT) or {}, _read(SCALE_FIGURES)
     ip = {setting: in_process(setting) for setting in SETTINGS}
     parts: list[str] = []
     if bot or any(ip.values()):
-        where = bot.get("platform", "")
+        pattern = IN_PROCESS.format(setting="*", run="*") + ".json"
+        runs = [_read(path) for path in sorted(RESULTS.glob(pattern))]
+        where = bot.get("platform", "") + loads(bot, *runs)
         parts += [f"Revision {bot.get('revision', '?')}, {where}:", "", bot_table(ip, bot)]
         sentence = deferred_sentence(ip, bot)
         if sentence is not None:
@@ -197,7 +209,7 @@ def compose() -> str:
     if scale is not None:
         parts += [
             "",
-            f"Scale, revision {scale['revision']}, {scale.get('platform', '')}:",
+            f"Scale, revision {scale['revision']}, {scale.get('platform', '')}{loads(scale)}:",
             "",
             scale_table(scale["results"], scale["in_share"]),
             "",

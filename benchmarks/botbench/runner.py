@@ -14,7 +14,7 @@ from benchmarks.botbench import report
 from benchmarks.botbench.in_process import floor, in_process, progress
 from benchmarks.botbench.process import Http, Startup, http_load, startup_once
 from benchmarks.botbench.workloads import OFF_TOPIC, USERS, press_data, text_questions
-from benchmarks.measure import conditions, one_core, platform_line
+from benchmarks.measure import conditions, load_average, one_core, platform_line
 from benchmarks.revision import interpreter
 from benchmarks.targets import headroom
 from bot.engine.assistant import Assistant
@@ -44,7 +44,9 @@ async def run(assistant: Assistant, options: Options, deferred_here: bool) -> Ou
     sequential, burst = (30, 300) if options.quick else (200, 2000)
     runs = 3 if options.quick else 5
     questions = text_questions(assistant.knowledge)
-    out = Outcome([], [], {"conditions": conditions(), "platform": platform_line()})
+    out = Outcome(
+        [], [], {"conditions": conditions(), "platform": platform_line(), "load": load_average()}
+    )
     out.notes += [
         f"run conditions: {conditions()}",
         f"text workload: {len(questions)} distinct questions ({len(OFF_TOPIC) * 2} off-topic), "
@@ -91,9 +93,9 @@ async def run(assistant: Assistant, options: Options, deferred_here: bool) -> Ou
                 results[deferred].append(await startup_once(options.python, question, deferred))
         for deferred, measured_runs in results.items():
             out.lines += report.lines_startup(deferred, measured_runs)
-            figures = report.startup_figures(measured_runs)
-            figures["deferred_active"] = all(r.deferred_active for r in measured_runs)
-            out.figures["startup"][str(deferred).lower()] = figures
+            started: dict[str, Any] = {**report.startup_figures(measured_runs)}
+            started["deferred_active"] = all(r.deferred_active for r in measured_runs)
+            out.figures["startup"][str(deferred).lower()] = started
     out.notes.append(f"interpreter: {interpreter()}")
     if options.python != sys.executable:
         out.notes.append(f"bot processes: {interpreter(options.python)}")
