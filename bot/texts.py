@@ -234,6 +234,14 @@ CONFIG_NO_WEBHOOK_URL = (
 )
 CONFIG_TOKEN_REJECTED = "Cấu hình không hợp lệ: BOT_TOKEN: Telegram từ chối token này"
 CONFIG_DATA_DIR = "Cấu hình không hợp lệ: DATA_DIR: không mở được cơ sở dữ liệu ({reason})"
+CONFIG_DATA_DIR_BUSY = (
+    "Cấu hình không hợp lệ: DATA_DIR: thư mục {path} đang được một bot khác sử dụng (tiến trình "
+    "{pid}); mỗi thư mục dữ liệu chỉ dành cho một bot đang chạy"
+)
+CONFIG_UPDATES_CONFLICT = (
+    "Cấu hình không hợp lệ: BOT_TOKEN: tin nhắn của bot này đang được nhận ở nơi khác (một bot "
+    "khác chạy cùng token, hoặc một webhook đã được đặt), nên bot dừng lại. Telegram báo: {reason}"
+)
 
 
 def contact_lines(contact: Contact) -> list[str]:

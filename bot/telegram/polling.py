@@ -5,19 +5,27 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, Dispatcher
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.dispatcher.dispatcher import DEFAULT_BACKOFF_CONFIG
 from aiogram.exceptions import (
     TelegramAPIError,
+    TelegramConflictError,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import GetUpdates, Response, TelegramMethod
+from aiogram.methods.base import TelegramType
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
 from bot.storage import Storage
+from bot.storage.lock import data_dir_lock
 from bot.telegram.app import build_bot, build_dispatcher
 from bot.telegram.middlewares import InFlight
 from bot.telegram.stopping import Stopped, StopSignals
@@ -38,9 +46,11 @@ async def open_storage(settings: Settings) -> Storage:
 
 async def run_polling(settings: Settings, assistant: Assistant) -> None:
     """Long polling until SIGTERM/SIGINT. A signal during the start (Telegram slow to answer)
-    ends it there; the bot's session and the database are closed before this returns."""
-    bot = build_bot(settings)
-    with StopSignals() as stop:
+    ends it there; the bot's session and the database are closed before this returns.
+    Raises DataDirBusy when another bot runs on DATA_DIR, UpdatesConflict when another
+    consumer takes this bot's updates."""
+    with data_dir_lock(settings.data_dir), StopSignals() as stop:
+        bot = build_bot(settings)
         storage = await open_storage(settings)
         try:
             dp = build_dispatcher(settings, assistant, storage)
@@ -91,6 +101,42 @@ async def reach(bot: Bot, backoff: BackoffConfig = DEFAULT_BACKOFF_CONFIG) -> No
             return
 
 
+class UpdatesConflict(Exception):
+    """Telegram answered getUpdates with 409 Conflict: something else takes this bot's updates
+    (another instance polling with the same token, or a webhook set elsewhere)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConflictWatch(BaseRequestMiddleware):
+    """Stops polling at the first 409 Conflict from getUpdates. aiogram's polling retries
+    every failed getUpdates, and two consumers of one bot's updates would go on taking turns:
+    each answers some users, both answer others, a live handoff is split between them."""
+
+    def __init__(self, dp: Dispatcher) -> None:
+        self.dp = dp
+        self.conflict: TelegramConflictError | None = None
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        try:
+            return await make_request(bot, method)
+        except TelegramConflictError as exc:
+            if not isinstance(method, GetUpdates) or self.conflict is not None:
+                raise
+            self.conflict = exc
+            # This request runs in aiogram's polling task, which stop_polling cancels: the
+            # error never reaches aiogram's retry loop (no "Failed to fetch updates").
+            await self.dp.stop_polling()
+            raise
+
+
 async def poll(
     bot: Bot,
     dp: Dispatcher,
@@ -104,11 +150,14 @@ async def poll(
     the dispatcher's other shutdown handlers (replies in flight first): Telegram is told which
     updates were taken (a getUpdates offset), so that a restart with
     DROP_PENDING_UPDATES=false neither repeats nor loses any; then the HTTP session is
-    closed."""
+    closed. Raises UpdatesConflict after a 409 Conflict from getUpdates (ConflictWatch)."""
     in_flight: InFlight = dp["in_flight"]
+    watch = ConflictWatch(dp)
+    bot.session.middleware(watch)
 
     async def confirm_taken() -> None:
-        if in_flight.last_update_id is None:
+        # After a conflict the updates belong to the other consumer: asking would take them.
+        if in_flight.last_update_id is None or watch.conflict is not None:
             return
         try:
             await bot.get_updates(offset=in_flight.last_update_id + 1, limit=1, timeout=0)
@@ -123,3 +172,5 @@ async def poll(
         backoff_config=backoff,
         tasks_concurrency_limit=MAX_CONCURRENT_UPDATES,
     )
+    if watch.conflict is not None:
+        raise UpdatesConflict(watch.conflict.message)

@@ -14,7 +14,8 @@ from bot.engine.assistant import Assistant
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.storage import StorageError
-from bot.telegram.polling import run_polling
+from bot.storage.lock import DataDirBusy
+from bot.telegram.polling import UpdatesConflict, run_polling
 from bot.telegram.runtime import new_event_loop
 
 logger = logging.getLogger("bot")
@@ -55,6 +56,13 @@ def serve(
             runner.run(main)
     except TelegramUnauthorizedError:
         print(texts.CONFIG_TOKEN_REJECTED, file=sys.stderr)
+        return EXIT_CONFIG
+    except DataDirBusy as exc:
+        busy = texts.CONFIG_DATA_DIR_BUSY.format(path=exc.data_dir, pid=exc.holder or "?")
+        print(busy, file=sys.stderr)
+        return EXIT_CONFIG
+    except UpdatesConflict as exc:
+        print(texts.CONFIG_UPDATES_CONFLICT.format(reason=exc.reason), file=sys.stderr)
         return EXIT_CONFIG
     except StorageError as exc:  # DATA_DIR missing rights, a full disk, a damaged file
         print(texts.CONFIG_DATA_DIR.format(reason=exc), file=sys.stderr)

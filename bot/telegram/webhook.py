@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
 from bot.storage import Storage
+from bot.storage.lock import data_dir_lock
 from bot.telegram.app import SHUTDOWN_GRACE, build_bot, build_dispatcher
 from bot.telegram.polling import MAX_CONCURRENT_UPDATES, open_storage
 from bot.telegram.stopping import Stopped, StopSignals
@@ -108,10 +109,11 @@ async def run_webhook(settings: Settings, assistant: Assistant) -> None:
 
     Not aiohttp's `run_app`: it starts the app (the dispatcher's start-up) outside its
     clean-up, so a failed start would leave the database open, its threads keeping the
-    process alive, and its own signal handlers swallowing SIGTERM."""
-    secret = webhook_secret(settings)
-    bot = build_bot(settings)
-    with StopSignals() as stop:
+    process alive, and its own signal handlers swallowing SIGTERM. Raises DataDirBusy when
+    another bot runs on DATA_DIR."""
+    with data_dir_lock(settings.data_dir), StopSignals() as stop:
+        secret = webhook_secret(settings)
+        bot = build_bot(settings)
         storage = await open_storage(settings)
         try:
             dp = build_dispatcher(settings, assistant, storage)

@@ -6,12 +6,14 @@ same data, another consumer of the bot's updates. Real processes against FakeTel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiogram.exceptions import TelegramConflictError
 
 from bot import texts
 from tests.support.fake_telegram import FakeTelegram, parse_html
@@ -198,3 +200,101 @@ async def test_a_token_telegram_rejects_stops_polling_at_once_with_one_line(
     assert problems(bot) == [texts.CONFIG_TOKEN_REJECTED]
     assert "retrying in" not in bot.output()
     assert len([call for call in fake.calls if call.status == 401]) == 1
+
+
+# --------------------------------------------------------------------------- one instance
+
+
+async def test_a_second_instance_on_the_same_data_dir_refuses_to_start_with_one_line(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    first = BotProcess("run", tmp_path, polling_env(fake.url))
+    try:
+        await wait_call(fake, first, "getUpdates", within=STARTUP)
+        for mode in ("run", "webhook"):
+            workdir = tmp_path / f"second-{mode}"
+            workdir.mkdir()
+            env = polling_env(fake.url) if mode == "run" else webhook_env(fake.url)
+            second = BotProcess(mode, workdir, {**env, "DATA_DIR": str(data)})
+            try:
+                code = await second.wait_exit(within=ENDS_WITHIN)
+            finally:
+                second.kill()
+            assert code == EXIT_CONFIG, second.output()
+            said = problems(second)
+            assert len(said) == 1, second.output()
+            assert said[0].startswith("Cấu hình không hợp lệ: DATA_DIR: ")
+            assert str(data) in said[0]
+
+        # The first one never noticed: each question still gets one answer.
+        assert (await answered(fake, first, USER)).startswith("CSO")
+        assert [call.method for call in fake.calls].count("setWebhook") == 0
+    finally:
+        code = await first.stop()
+    assert code == 0, first.output()
+
+
+async def test_the_data_dir_is_free_again_after_a_stop_and_after_a_crash(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    data = str(tmp_path / "data")
+    for n, ending in enumerate(("SIGTERM", "SIGKILL", "SIGTERM")):
+        workdir = tmp_path / str(n)
+        workdir.mkdir()
+        bot = BotProcess("run", workdir, {**polling_env(fake.url), "DATA_DIR": data})
+        try:
+            mark = fake.mark()
+            await wait_call(fake, bot, "getUpdates", after=mark, within=STARTUP)
+            if ending == "SIGKILL":
+                bot.kill()  # a crash: no clean-up runs
+            else:
+                assert await bot.stop() == 0, bot.output()
+        finally:
+            bot.kill()
+
+
+# --------------------------------------------------------------------------- 409 Conflict
+
+
+async def test_another_poller_of_the_same_bot_ends_polling_with_one_line(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    bot = BotProcess("run", tmp_path, polling_env(fake.url))
+    other = fake.make_bot()  # another instance of the bot somewhere, polling too
+    try:
+        await wait_call(fake, bot, "getUpdates", within=STARTUP)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ENDS_WITHIN
+        while bot.proc.poll() is None:
+            assert loop.time() < deadline, bot.output()
+            with contextlib.suppress(TelegramConflictError):  # the bot polled in between
+                await other.get_updates(timeout=1)
+        code = bot.proc.returncode
+    finally:
+        bot.kill()
+
+    assert code == EXIT_CONFIG, bot.output()
+    said = problems(bot)
+    assert len(said) == 1, bot.output()
+    assert said[0].startswith("Cấu hình không hợp lệ: BOT_TOKEN: ")
+    assert "terminated by other getUpdates request" in said[0]
+
+
+async def test_a_webhook_set_elsewhere_ends_polling_with_one_line(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    bot = BotProcess("run", tmp_path, polling_env(fake.url))
+    try:
+        await wait_call(fake, bot, "getUpdates", within=STARTUP)
+        assert await fake.make_bot().set_webhook("https://example.invalid/elsewhere")
+        code = await bot.wait_exit(within=ENDS_WITHIN)
+    finally:
+        bot.kill()
+
+    assert code == EXIT_CONFIG, bot.output()
+    said = problems(bot)
+    assert len(said) == 1, bot.output()
+    assert said[0].startswith("Cấu hình không hợp lệ: BOT_TOKEN: ")
+    assert "webhook is active" in said[0]
+    assert fake.webhook is not None  # the other instance's webhook is left alone
