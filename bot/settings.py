@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # messages a second on average.
     flood_rate: float = Field(default=1.0, gt=0)
     flood_burst: int = Field(default=5, ge=1)
+    # And each group together (Telegram lets a bot send about 20 messages a minute to a
+    # group): `group_flood_burst` at once, then `group_flood_per_minute` a minute.
+    group_flood_per_minute: float = Field(default=20.0, gt=0)
+    group_flood_burst: int = Field(default=5, ge=1)
 
     @field_validator("bot_token", mode="before")
     @classmethod

@@ -77,6 +77,17 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 # A chat message for the first message over the limit, and the pop-up of a button pressed
 # over the limit (at most 200 characters).
 FLOOD_NOTICE = "Bạn gửi hơi nhanh rồi ạ 🙏 Bạn vui lòng đợi vài giây rồi gửi tiếp nhé."
+# Said once in a group whose mentions come faster than Telegram lets the bot answer there
+# (about 20 messages a minute per group); also a button pop-up (at most 200 characters).
+GROUP_FLOOD_NOTICE = (
+    "Mọi người đang hỏi mình hơi nhiều cùng lúc ạ 🙏 Trong nhóm, mình chỉ trả lời được vài tin "
+    "mỗi phút, mọi người vui lòng đợi một chút rồi hỏi tiếp, hoặc nhắn riêng cho mình nhé."
+)
+# Said once to a chat whose earlier messages are still waiting for their answers (Telegram is
+# slowing the bot's replies there); also a button pop-up (at most 200 characters).
+BUSY_NOTICE = (
+    "Mình vẫn đang trả lời các tin nhắn trước ạ 🙏 Bạn vui lòng đợi một chút rồi hãy gửi tiếp nhé."
+)
 
 # Live handoff to operators (bot/handoff.py, bot/handlers/operators.py)
 PERSON_BUTTON = "Chuyển cho nhân viên hỗ trợ"

@@ -23,7 +23,7 @@ from bot.support.learning import LiveKnowledge
 from bot.telegram import handlers
 from bot.telegram.flood import FloodControl
 from bot.telegram.handlers.errors import on_error
-from bot.telegram.middlewares import ChatOrder, InFlight
+from bot.telegram.middlewares import CHAT_BACKLOG, MAX_RUNNING_UPDATES, ChatOrder, InFlight
 from bot.telegram.runtime import tune_gc
 from bot.telegram.session import BotApiSession, RetryAfter
 
@@ -61,6 +61,14 @@ async def on_startup(bot: Bot) -> None:
         logger.warning("setMyCommands failed: %s", exc)
 
 
+def chat_backlog(settings: Settings) -> int:
+    """Updates of one chat taken at once: room for what flood control lets through at once,
+    within a share of the processing slots (a huge FLOOD_BURST must not let one chat take
+    every update polling holds)."""
+    burst = max(CHAT_BACKLOG, settings.flood_burst, settings.group_flood_burst)
+    return min(burst, MAX_RUNNING_UPDATES)
+
+
 def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage) -> Dispatcher:
     """The conversation: every router, the error handler and the start/stop hooks.
 
@@ -89,10 +97,17 @@ def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage)
         db=storage,
         desk=desk,
     )
+    operators = () if settings.operator_chat_id is None else (settings.operator_chat_id,)
+    order = ChatOrder(
+        MAX_RUNNING_UPDATES,
+        chat_backlog(settings),
+        exempt_chats=operators,
+        exempt_users=settings.admin_ids,
+    )
     dp.update.outer_middleware(in_flight)
-    # Before ChatOrder: an update dropped by flood control never waits for its chat's lock.
-    dp.update.outer_middleware(FloodControl.from_settings(settings))
-    dp.update.outer_middleware(ChatOrder())
+    # Before ChatOrder: an update dropped by flood control never waits for its chat's turn.
+    dp.update.outer_middleware(FloodControl.from_settings(settings, order))
+    dp.update.outer_middleware(order)
     # The admin commands' way to change the knowledge file and reload it live.
     dp["live_knowledge"] = LiveKnowledge(settings.knowledge_file, assistant, settings.contact_email)
     handlers.register(dp)

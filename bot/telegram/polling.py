@@ -27,14 +27,16 @@ from bot.settings import Settings
 from bot.storage import Storage
 from bot.storage.lock import data_dir_lock
 from bot.telegram.app import build_bot, build_dispatcher
-from bot.telegram.middlewares import InFlight
+from bot.telegram.middlewares import MAX_RUNNING_UPDATES, InFlight
 from bot.telegram.stopping import Stopped, StopSignals
 
 logger = logging.getLogger("bot")
 
-# Long polling handles at most this many updates at once; while they are all busy (a slow Bot
-# API, a crowd of users) polling stops fetching, and the rest wait at Telegram.
-MAX_CONCURRENT_UPDATES = 64
+# Long polling takes at most this many updates at once (the webhook too): being handled, at
+# most MAX_RUNNING_UPDATES of them, or waiting for their chat's turn, at most CHAT_BACKLOG a
+# chat (middlewares.ChatOrder). While all are taken (a slow Bot API, a crowd of users) polling
+# stops fetching, and the rest wait at Telegram; one chat's backlog is a small share of it.
+MAX_CONCURRENT_UPDATES = 8 * MAX_RUNNING_UPDATES
 
 # Failures of the Bot API that waiting can cure: no connection, a 5xx, flood control.
 UNREACHABLE = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter)
@@ -145,7 +147,7 @@ async def poll(
     handle_signals: bool = True,
 ) -> None:
     """Long polling until SIGINT/SIGTERM (or `dp.stop_polling()`): at most
-    MAX_CONCURRENT_UPDATES updates handled at once, `backoff` between failed getUpdates
+    MAX_CONCURRENT_UPDATES updates taken at once, `backoff` between failed getUpdates
     (aiogram's default, 1 s growing to 5 s; tests pass a shorter one). On the way out, after
     the dispatcher's other shutdown handlers (replies in flight first): Telegram is told which
     updates were taken (a getUpdates offset), so that a restart with

@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import re
 import socket
 import time
@@ -463,8 +464,11 @@ class FakeTelegram:
         self._users: dict[int, JSON] = {}
         self._hidden_forwards: set[int] = set()
         self._forbidden: set[int] = set()
+        self._paced: dict[int, float] = {}  # chat id: seconds between sends
+        self._last_send: dict[int, float] = {}
         self._faults: dict[str, list[_Fault]] = {}
         self._delays: dict[str, float] = {}
+        self._held: dict[str, asyncio.Event] = {}
         self._callback_ids = itertools.count(1)
         self._answered_callbacks: set[str] = set()
         self._file_ids = itertools.count(1)
@@ -749,12 +753,30 @@ class FakeTelegram:
         else:
             self._delays.pop(method.lower(), None)
 
+    def hold(self, method: str) -> None:
+        """Calls to ``method`` wait, unanswered, until ``release(method)``."""
+        self._held.setdefault(method.lower(), asyncio.Event())
+
+    def release(self, method: str) -> None:
+        gate = self._held.pop(method.lower(), None)
+        if gate is not None:
+            gate.set()
+
     def forbid_chat(self, chat_id: int) -> None:
         """Sends to this chat answer 403 (the user blocked the bot / the bot was kicked)."""
         self._forbidden.add(chat_id)
 
     def allow_chat(self, chat_id: int) -> None:
         self._forbidden.discard(chat_id)
+
+    def pace_chat(self, chat_id: int, interval: float) -> None:
+        """Sends to this chat within ``interval`` seconds of the last one accepted answer 429
+        with ``retry_after`` (whole seconds, at least 1), as Telegram answers a bot sending more
+        than about 20 messages a minute to a group (``interval`` 3). 0 to stop."""
+        if interval > 0:
+            self._paced[chat_id] = interval
+        else:
+            self._paced.pop(chat_id, None)
 
     def hide_forwards(self, user_id: int) -> None:
         """This user's privacy hides their account in forwards (forward_origin 'hidden_user')."""
@@ -1339,6 +1361,9 @@ class FakeTelegram:
             delay = self._delays.get(method.lower())
             if delay:
                 await asyncio.sleep(delay)
+            gate = self._held.get(method.lower())
+            if gate is not None:
+                await gate.wait()
             faults = self._faults.get(method.lower())
             if faults:
                 fault = faults.pop(0)
@@ -1349,6 +1374,7 @@ class FakeTelegram:
                     return web.Response()
                 raise ApiError(fault.status, fault.description, fault.retry_after)
             self._check_forbidden(method, params)
+            self._check_pace(method, params)
             result = await entry[1](call)
             return self._answer(call, 200, {"ok": True, "result": result})
         except ApiError as exc:
@@ -1360,6 +1386,20 @@ class FakeTelegram:
             if not polling:
                 self._inflight -= 1
             self._touch()
+
+    def _check_pace(self, method: str, params: JSON) -> None:
+        if not (method.startswith("send") or method in {"copyMessage", "forwardMessage"}):
+            return
+        chat_id = params.get("chat_id")
+        if not isinstance(chat_id, int) or chat_id not in self._paced:
+            return
+        interval = self._paced[chat_id]
+        now = time.monotonic()
+        wait = self._last_send.get(chat_id, now - interval) + interval - now
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise ApiError(429, f"Too Many Requests: retry after {seconds}", seconds)
+        self._last_send[chat_id] = now
 
     def _check_forbidden(self, method: str, params: JSON) -> None:
         if not (method.startswith("send") or method in {"copyMessage", "forwardMessage"}):

@@ -21,6 +21,7 @@ from bot.engine.assistant import Assistant
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.telegram.app import build_bot, build_dispatcher
+from bot.telegram.middlewares import MAX_RUNNING_UPDATES
 from bot.telegram.polling import MAX_CONCURRENT_UPDATES, open_storage
 from bot.telegram.webhook import build_webhook_app
 from tests.support.fake_telegram import FakeTelegram
@@ -140,7 +141,7 @@ async def test_a_slow_api_never_has_more_updates_in_hand_than_the_limit(
     live: LiveBot, assistant: Assistant
 ) -> None:
     fake, in_flight = live.fake, live.in_flight
-    peak = 0
+    peak = running = peak_running = 0
 
     async def measure(
         handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
@@ -151,7 +152,21 @@ async def test_a_slow_api_never_has_more_updates_in_hand_than_the_limit(
         peak = max(peak, len(in_flight.tasks))
         return await handler(event, data)
 
+    async def measure_running(
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        nonlocal running, peak_running
+        running += 1
+        peak_running = max(peak_running, running)
+        try:
+            return await handler(event, data)
+        finally:
+            running -= 1
+
     live.dp.update.outer_middleware(measure)
+    live.dp.message.outer_middleware(measure_running)  # inside ChatOrder's processing slot
     fake.set_delay("sendMessage", 0.3)
 
     # A crowd: a hundred people ask at once while every send takes 0.3 s.
@@ -160,7 +175,8 @@ async def test_a_slow_api_never_has_more_updates_in_hand_than_the_limit(
         fake.user_text("CSO là gì?", user_id=user)
     await settled(fake, sends=len(crowd), within=30)
 
-    assert peak == MAX_CONCURRENT_UPDATES
+    assert peak <= MAX_CONCURRENT_UPDATES
+    assert peak_running == MAX_RUNNING_UPDATES
     assert replies_per_chat(fake) == dict.fromkeys(crowd, 1)
     expected = answer_to(assistant, "CSO là gì?")
     assert all(seen(call).startswith(expected) for call in fake.sent_messages())
@@ -204,13 +220,14 @@ async def test_a_slow_api_behind_a_webhook_turns_the_excess_away_for_telegram_to
         await web.TCPSite(runner, "127.0.0.1", port).start()
         url = f"http://127.0.0.1:{port}{config.webhook_path}"
         try:
-            fake.set_delay("sendMessage", 0.5)
-            crowd = list(range(20_000, 20_100))
+            fake.hold("sendMessage")  # a Bot API too slow to answer until all are posted
+            crowd = list(range(20_000, 20_000 + MAX_CONCURRENT_UPDATES + 36))
             updates = {
                 user: fake.make_update("message", fake.text_message("CSO là gì?", user_id=user))
                 for user in crowd
             }
-            # A hundred updates at once, as Telegram would post them with many connections.
+            # More updates at once than the bot takes, as Telegram would post them with many
+            # connections.
             statuses = await asyncio.gather(
                 *(fake.post_webhook(url, updates[user], SECRET) for user in crowd)
             )
@@ -220,6 +237,7 @@ async def test_a_slow_api_behind_a_webhook_turns_the_excess_away_for_telegram_to
             assert len(accepted) + len(turned_away) == len(crowd)
 
             # Telegram delivers the rest again later; once the first ones are done, they go in.
+            fake.release("sendMessage")
             await settled(fake, sends=len(accepted), within=30)
             for user in turned_away:
                 assert await fake.post_webhook(url, updates[user], SECRET) == 200

@@ -14,12 +14,13 @@ from bot import texts
 from bot.cli import build_assistant
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
-from bot.telegram.flood import TokenBuckets, Verdict
+from bot.telegram.flood import FloodControl, TokenBuckets, Verdict
 from bot.telegram.keyboards import TopicCb
 from tests.support.live_polling import LiveBot, live_bot, replies_per_chat, seen, settled, shown, to
 
 PASS, NOTICE, DROP = Verdict.PASS, Verdict.NOTICE, Verdict.DROP
 LAN, MINH, NEWCOMER = 111, 222, 5000
+GROUP = -100777
 QUESTIONS = (
     "CSO là gì?",
     "CMO là gì?",
@@ -139,6 +140,37 @@ def test_memory_is_bounded_even_when_everyone_writes_at_once() -> None:
     assert burst_of(buckets, 0, 5) == [PASS] * 5
 
 
+def test_a_group_over_its_limit_is_told_once_until_it_has_been_quiet() -> None:
+    clock = Clock()
+    group = TokenBuckets(rate=1 / 3, burst=5, clock=clock, quiet_until_full=True)
+    assert burst_of(group, GROUP, 7) == [PASS] * 5 + [NOTICE, DROP]
+
+    clock.wait(3)  # one answer's worth: answered, but the group is not told again
+    assert burst_of(group, GROUP, 3) == [PASS, DROP, DROP]
+
+    clock.wait(15)  # quiet long enough for the whole burst: a new episode
+    assert burst_of(group, GROUP, 7) == [PASS] * 5 + [NOTICE, DROP]
+
+
+def test_asking_whether_a_message_would_pass_takes_nothing() -> None:
+    buckets = TokenBuckets(rate=1, burst=2, clock=Clock())
+    assert all(buckets.would_pass(LAN) for _ in range(10))
+    assert burst_of(buckets, LAN, 2) == [PASS, PASS]
+    assert not buckets.would_pass(LAN)
+    assert buckets.take(LAN) is NOTICE  # still the first message over the limit
+
+
+def test_a_sender_over_their_own_limit_takes_nothing_from_the_groups() -> None:
+    flood = FloodControl(rate=1, burst=2, group_rate=1 / 3, group_burst=3, clock=Clock())
+
+    lan = [flood.verdict(LAN, GROUP) for _ in range(5)]
+    assert lan == [(PASS, "sender")] * 2 + [(NOTICE, "sender")] + [(DROP, "sender")] * 2
+    assert flood.verdict(MINH, GROUP) == (PASS, "sender")  # the group's third message
+    assert flood.verdict(NEWCOMER, GROUP) == (NOTICE, "group")
+    assert flood.verdict(NEWCOMER, GROUP) == (DROP, "group")
+    assert flood.verdict(NEWCOMER, None) == (PASS, "sender")  # in private: only their own
+
+
 @pytest.mark.parametrize(("rate", "burst"), [(0, 5), (-1, 5), (1, 0)])
 def test_impossible_limits_are_refused(rate: float, burst: int) -> None:
     with pytest.raises(ValueError, match="rate > 0"):
@@ -252,5 +284,8 @@ async def test_a_group_chat_does_not_use_up_anyones_allowance(
         assert texts.FLOOD_NOTICE not in shown(fake, group) + shown(fake, LAN)
 
 
-def test_the_notice_fits_in_a_button_pop_up() -> None:
-    assert len(texts.FLOOD_NOTICE) <= 200
+@pytest.mark.parametrize(
+    "notice", [texts.FLOOD_NOTICE, texts.GROUP_FLOOD_NOTICE, texts.BUSY_NOTICE]
+)
+def test_the_notice_fits_in_a_button_pop_up(notice: str) -> None:
+    assert len(notice) <= 200
