@@ -16,6 +16,7 @@ the result.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections import defaultdict
@@ -67,7 +68,11 @@ SIGNATURE_PENALTY = 0.3
 COVERAGE_SHARE = 0.65
 FUZZY_SHARE = 1 - COVERAGE_SHARE
 KNOWN_POWER = 1.0
-UNKNOWN_IN_COVERAGE = 1.0
+# Only the entries that share words with the question are scored in full, at most this many
+# (those that share the most): a file of thousands of entries costs little more per question
+# than one of twenty.
+CANDIDATES = 12
+COMMON_POSTING = 30  # a word of more entries than this is common (files beyond 30 entries)
 
 Tokens = tuple[str, ...]
 Roles = tuple[int, ...]
@@ -178,6 +183,8 @@ class Engine:
         self.knowledge = knowledge
         self.thresholds = thresholds or Thresholds()
         self.vocabulary = Vocabulary(knowledge)
+        # Each text's terms, while the index is built: a phrasing is read three times.
+        self._building: dict[str, tuple[list[str], list[str]]] | None = {}
         strong: dict[str, set[str]] = defaultdict(set)
         weak: dict[str, set[str]] = defaultdict(set)
         named: dict[str, set[str]] = defaultdict(set)  # the title's, button's and keywords'
@@ -189,8 +196,12 @@ class Engine:
             phrasings = [*entry.questions, entry.title, entry.button]
             if entry.id in SMALL_TALK:
                 phrasings += SMALL_TALK_PHRASINGS.get(entry.id, ())
+            for text in [*phrasings, *entry.keywords, entry.answer]:
+                norm = normalize(text)
+                words.update(norm.folded)
+                for accented, folded in zip(norm.accented, norm.folded, strict=True):
+                    self._term_marks[folded][entry.id].add(marks(accented))
             for text in [*phrasings, *entry.keywords]:
-                words.update(normalize(text).folded)
                 content, bigrams = self._text_terms(text)
                 strong[entry.id].update(content, bigrams)
             for text in [entry.title, entry.button, *entry.keywords]:
@@ -198,11 +209,6 @@ class Engine:
                 named[entry.id].update(content, bigrams)
             for text in phrasings:
                 docs[entry.id].append(" ".join(self._text_terms(text)[0]))
-            words.update(normalize(entry.answer).folded)
-            for text in [*phrasings, *entry.keywords, entry.answer]:
-                norm = normalize(text)
-                for accented, folded in zip(norm.accented, norm.folded, strict=True):
-                    self._term_marks[folded][entry.id].add(marks(accented))
             answer = entry.answer
             if entry.id == CONTACT:  # its reply shows the contact block: so does its index
                 c = knowledge.contact
@@ -267,13 +273,10 @@ class Engine:
             )
             for entry in knowledge.entries
         ]
-        # term -> the entries whose signature has it: a question touches few signatures, and
-        # for the rest all of the signature is missing.
-        self._in_signature: dict[str, set[str]] = defaultdict(set)
-        for intent, signature in self._signature.items():
-            for term in signature:
-                self._in_signature[term].add(intent)
+        self._row = {row.intent: row for row in self._rows}
         self._unknown = UNKNOWN_SHARE * math.log(1 + n)
+        self._building = None
+        self._same_words: dict[tuple[str, str], tuple[dict[str, float], float]] = {}
         self._corrections: dict[str, str] = {}
         # Longer junk ("aaaa…" pasted 300 times) can never be corrected: it is not looked up,
         # nor remembered among the corrections.
@@ -291,6 +294,14 @@ class Engine:
 
     def _text_terms(self, text: str) -> tuple[list[str], list[str]]:
         """Terms of a knowledge text (no typo correction: the knowledge is spelt right)."""
+        if self._building is not None:
+            found = self._building.get(text)
+            if found is None:
+                found = self._building[text] = self._compute_terms(text)
+            return found
+        return self._compute_terms(text)
+
+    def _compute_terms(self, text: str) -> tuple[list[str], list[str]]:
         norm = normalize(text)
         tokens, roles = self._process(norm.folded, norm.roles)
         # The file's own out-of-scope words and look-alikes mark questions, not entries.
@@ -364,17 +375,28 @@ class Engine:
         tokens, out_roles = self._process(tuple(words), tuple(roles))
         return tokens, out_roles, written
 
-    def _same_word(self, term: str, mark: str, posting: dict[str, float]) -> dict[str, float]:
-        """The entries where `term` is the word the user wrote with diacritics `mark`: "gọi"
-        (to call) is not "gói" (a plan), "yêu" is not "yếu"."""
+    def _same_word(
+        self, term: str, mark: str, posting: dict[str, float]
+    ) -> tuple[dict[str, float], float]:
+        """The entries where `term` is the word the user wrote with diacritics `mark` ("gọi",
+        to call, is not "gói", a plan; "yêu" is not "yếu"), and its IDF among them."""
         by_intent = self._term_marks.get(term)
         if by_intent is None:
-            return posting
-        return {
-            intent: strength
-            for intent, strength in posting.items()
-            if (seen := by_intent.get(intent)) is None or mark in seen or "" in seen
-        }
+            return posting, self._idf[term]
+        key = (term, mark)
+        found = self._same_words.get(key)
+        if found is None:
+            same = {
+                intent: strength
+                for intent, strength in posting.items()
+                if (seen := by_intent.get(intent)) is None or mark in seen or "" in seen
+            }
+            strong = sum(1 for v in same.values() if v > WEAK_MATCH)
+            idf = math.log(1 + len(self._rows) / (strong or len(same))) if same else 0.0
+            found = (same, idf)
+            if len(self._same_words) < 50_000:
+                self._same_words[key] = found
+        return found
 
     def _reading(self, readings: tuple[Tokens, ...], others: list[str]) -> Tokens:
         """The reading of a shorthand that shares an entry with most other words of the
@@ -421,9 +443,12 @@ class Engine:
 
     # -- scoring -------------------------------------------------------------------------
     def rank(self, question: str) -> list[tuple[str, float]]:
+        """Every entry with its score, best first (entries sharing no word score 0)."""
         tokens, roles, written = self._question(question)
         content, maybe = self._content(tokens, roles)
-        return self._rank(content, maybe, written)
+        ranking = self._rank(content, maybe, written)
+        scored = {intent for intent, _ in ranking}
+        return ranking + [(r.intent, 0.0) for r in self._rows if r.intent not in scored]
 
     def _mentioned(self, content: list[str], facets: list[Tokens]) -> list[Tokens]:
         words = tuple(content)
@@ -437,15 +462,13 @@ class Engine:
         bigrams = [f"{a} {b}" for a, b in itertools.pairwise(content)]
         weights: dict[str, float] = {}
         postings: dict[str, dict[str, float]] = {}
-        n = len(self._rows)
         for term in content:
-            posting = self._postings.get(term, {})
-            mark = written.get(term) if written else None
+            posting = self._postings.get(term)
+            weight = self._idf.get(term, 0.0)
+            mark = written.get(term) if written and posting else None
             if posting and mark is not None:
-                posting = self._same_word(term, mark, posting)
+                posting, weight = self._same_word(term, mark, posting)
             if posting:
-                strong = sum(1 for v in posting.values() if v > WEAK_MATCH)
-                weight = math.log(1 + n / (strong or len(posting)))
                 postings[term] = posting
             else:
                 weight = NUMBER_WEIGHT if any(ch.isdigit() for ch in term) else self._unknown
@@ -455,13 +478,23 @@ class Engine:
                 weights[term] = self._idf[term] * BIGRAM_FACTOR
                 postings[term] = self._postings[term]
         total = sum(weights.values())
-        if UNKNOWN_IN_COVERAGE < 1.0:
-            unknown_total = sum(w for t, w in weights.items() if t not in postings)
-            total = max(total - (1 - UNKNOWN_IN_COVERAGE) * unknown_total, 1e-9)
+        # Words of many entries (in a large file) add to the entries the rarer words found,
+        # instead of to all of theirs: the same scores for those, a fraction of the work.
         coverage: dict[str, float] = {}
-        for term, weight in weights.items():
-            for intent, strength in postings.get(term, {}).items():
-                coverage[intent] = coverage.get(intent, 0.0) + weight * strength
+        common = [t for t, p in postings.items() if len(p) > COMMON_POSTING]
+        if len(common) == len(postings):
+            common = []
+        for term, posting in postings.items():
+            if len(posting) <= COMMON_POSTING or not common:
+                weight = weights[term]
+                for intent, strength in posting.items():
+                    coverage[intent] = coverage.get(intent, 0.0) + weight * strength
+        for term in common:
+            weight, posting = weights[term], postings[term]
+            for intent in coverage:
+                found = posting.get(intent)
+                if found is not None:
+                    coverage[intent] += weight * found
         query = " ".join(sorted(content))
         # Words no entry knows lower every score alike.
         known = sum([w for t, w in weights.items() if t in postings and " " not in t])
@@ -469,23 +502,21 @@ class Engine:
         knownness = (known / unigram_total) ** KNOWN_POWER if unigram_total else 0.0
         subjects = set(self._mentioned(content, self._subjects))
         out_of_scope = OUT_OF_SCOPE in weights
-        touched: set[str] = set()
-        for term in weights:
-            touched.update(self._in_signature.get(term, ()))
-        # This loop runs once per entry for every question, the engine's hottest: names bound
-        # once.
+        # The inverted index gave the entries sharing a word with the question; the rest score
+        # nothing. This loop is the engine's hottest: names bound once.
+        if len(coverage) > CANDIDATES:
+            chosen = heapq.nlargest(CANDIDATES, coverage.items(), key=itemgetter(1))
+            candidates = [self._row[intent] for intent, _ in chosen]
+        else:
+            candidates = [self._row[intent] for intent in coverage]
         extract_one, ratio = process.extractOne, fuzz.ratio
         scores: list[tuple[str, float]] = []
-        for intent, subject, docs, signature, signature_total in self._rows:
+        for intent, subject, docs, signature, signature_total in candidates:
             closest = extract_one(query, docs, scorer=ratio, score_cutoff=30)
             fuzzy = closest[1] / 100 if closest is not None else 0.0
             score = COVERAGE_SHARE * coverage.get(intent, 0.0) / total + FUZZY_SHARE * fuzzy
             if signature:
-                missing = (
-                    sum([w for t, w in signature if t not in weights])
-                    if intent in touched
-                    else signature_total  # the same sum: every term, in the same order
-                )
+                missing = sum([w for t, w in signature if t not in weights])
                 score *= 1 - SIGNATURE_PENALTY * missing / signature_total
             if subject is not None and subjects and subject not in subjects:
                 score *= OTHER_SUBJECT_FACTOR
@@ -496,6 +527,9 @@ class Engine:
             score *= knownness
             scores.append((intent, score if score < 1.0 else 1.0))
         scores.sort(key=itemgetter(1), reverse=True)
+        if len(scores) < 2:  # a decision compares the best two
+            scored = {intent for intent, _ in scores}
+            scores += [(r.intent, 0.0) for r in self._rows[:3] if r.intent not in scored][:2]
         return scores
 
     # -- decisions -----------------------------------------------------------------------

@@ -41,6 +41,7 @@ _WORD_CACHE = 8192
 # What a word is for choosing an answer (``Normalized.roles``).
 CONTENT, FUNCTION, MAYBE = 0, 1, 2  # MAYBE: written without diacritics, either could be meant
 _STRETCHED = re.compile(r"([^\W\d_])\1{2,}")
+_DOUBLE = re.compile(r"([^\W\d_])\1")
 # A folded Vietnamese syllable (onset, vowel cluster, coda).
 SYLLABLE = re.compile(
     r"^(ngh|ng|gh|gi|kh|nh|ph|qu|th|tr|ch|[bcdghklmnprstvx])?"
@@ -89,6 +90,8 @@ def fold(text: str) -> str:
 
 def _unstretch(token: str) -> str:
     """ "gìiii" -> "gì", "alooo" -> "alo": no Vietnamese word has a letter three times."""
+    if not _DOUBLE.search(token):  # most words: no letter twice in a row, nothing to fold
+        return token
     folded = fold(token)
     if len(folded) != len(token) or not _STRETCHED.search(folded):
         return token
