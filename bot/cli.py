@@ -105,6 +105,17 @@ def cmd_chat(
         out.write(texts.CHAT_BOT + render(reply) + "\n")
 
 
+def _eval_set(path: Path | None, knowledge: Path | None) -> Path:
+    """The labelled questions to score: as given, else those beside the knowledge file."""
+    if path is not None:
+        return path
+    if knowledge is not None:
+        beside = (knowledge if knowledge.is_dir() else knowledge.parent) / "queries.jsonl"
+        if beside.is_file():
+            return beside
+    return DEFAULT_EVAL
+
+
 def cmd_eval(assistant: Assistant, path: Path, out: TextIO) -> int:
     outcomes = run(assistant.engine, load_cases(path))
     out.write(f"{path}\n{report(outcomes)}\n")
@@ -188,7 +199,12 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--json", action="store_true", help="one JSON object per question")
     ev = sub.add_parser("eval", help="metrics on a labelled JSONL file")
-    ev.add_argument("file", nargs="?", type=Path, default=DEFAULT_EVAL)
+    ev.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="labelled questions (default: queries.jsonl beside --knowledge, else the article's)",
+    )
     ev.add_argument(
         "--knowledge", type=Path, metavar="PATH", help="knowledge file (default KNOWLEDGE_FILE)"
     )
@@ -245,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_unanswered(settings, assistant.knowledge, args.days, args.csv, sys.stdout)
     if command == "eval":
         try:
-            return cmd_eval(assistant, args.file, sys.stdout)
+            return cmd_eval(assistant, _eval_set(args.file, args.knowledge), sys.stdout)
         except (OSError, ValueError) as exc:
             print(exc, file=sys.stderr)
             return EXIT_CONFIG

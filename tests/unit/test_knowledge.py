@@ -423,3 +423,40 @@ def test_assign_writes_into_the_file_that_holds_the_intent(tmp_path: Path) -> No
     assert "Ship trong thành phố mất bao nhiêu?" in delivery["entries"][0]["questions"]
     assert (folder / "hours.json").read_text(encoding="utf-8") == before
     assert load_knowledge(folder).entry("delivery_fee_inner").questions[-1].startswith("Ship")
+
+
+def _bot(tmp_path: Path, knowledge_file: Path, *args: str, stdin: str = "") -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env=clean_env(KNOWLEDGE_FILE=str(knowledge_file)),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_ask_and_chat_answer_from_another_business_file(tmp_path: Path) -> None:
+    knowledge = load_knowledge(INTERNET)
+    lines = _bot(
+        tmp_path, INTERNET, "ask", "--json", "-", stdin="gói rẻ nhất bao nhiêu một tháng?\n"
+    ).splitlines()
+    reply = json.loads(lines[0])
+    assert set(reply) >= {"action", "intent", "confidence", "suggestions", "text"}
+    assert (reply["action"], reply["intent"]) == ("answer", "plans_prices")
+    assert reply["text"] == knowledge.entry("plans_prices").answer
+
+    chat = _bot(tmp_path, INTERNET, "chat", stdin="đổi mật khẩu wifi thế nào\nthoát\n")
+    assert knowledge.entry("change_wifi_password").answer in chat
+
+
+def test_eval_scores_another_business_with_the_questions_beside_its_file(tmp_path: Path) -> None:
+    out = _bot(tmp_path, INTERNET, "eval", "--knowledge", str(INTERNET))
+    assert "queries.jsonl" in out
+    assert "answered-correct" in out
+    assert "paraphrase" in out  # the table by kind
