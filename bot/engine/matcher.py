@@ -88,7 +88,7 @@ class _Row(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Chosen on several businesses' files at once (tests/unit/test_eval_bars.py).""""
+    """Chosen on several businesses' files at once (tests/unit/test_eval_bars.py)."""
 
     answer: float = 0.40
     suggest: float = 0.36
