@@ -353,7 +353,7 @@ class Engine:
         written: dict[str, str] = {}
         for accented, folded, role in zip(norm.accented, norm.folded, norm.roles, strict=True):
             readings = AMBIGUOUS.get(accented) or AMBIGUOUS.get(accented.replace("đ", "d"))
-            if readings is not None:
+            if readings is not None and folded not in self.vocabulary.expansions:
                 others = [w for w in norm.folded if w != folded]
                 reading = self._reading(readings, others)
                 for word in reading:

@@ -276,7 +276,11 @@ SHOP: dict[str, object] = {
             "answer": "Tiệm xuất hóa đơn điện tử theo yêu cầu.",
         },
     ],
-    "vocabulary": {"synonyms": {"hóa đơn": ["hđ", "bill đỏ"]}, "look_alikes": ["bánh kem"]},
+    "vocabulary": {
+        "synonyms": {"hóa đơn": ["hđ", "bill đỏ"]},
+        "look_alikes": ["bánh kem"],
+        "out_of_scope": ["tuyển dụng"],
+    },
 }
 
 
@@ -323,6 +327,8 @@ def test_the_file_s_vocabulary_is_used(shop: Engine) -> None:
     assert shop.decide("có xuất hđ không").intent == "invoice"
     assert shop.decide("lấy bill đỏ được không").intent == "invoice"
     assert shop.decide("bánh kem giá bao nhiêu").action == "handoff"  # a look-alike
+    # A subject the file does not cover, even beside words it knows.
+    assert shop.decide("tuyển dụng nhân viên giao hàng nội thành").action == "handoff"
 
 
 @pytest.mark.parametrize(
