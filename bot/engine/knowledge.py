@@ -101,7 +101,6 @@ class Texts(BaseModel):
     help: str | None = Field(default=None, min_length=1)  # when the file has no `help` entry
     about: str | None = Field(default=None, min_length=1)  # "I am …": the bot describes itself
     menu_title: str | None = Field(default=None, min_length=1)
-    example: str | None = Field(default=None, min_length=1)  # a question to show as example
     greeting: str | None = Field(default=None, min_length=1)
     thanks: str | None = Field(default=None, min_length=1)
     goodbye: str | None = Field(default=None, min_length=1)
@@ -202,13 +201,6 @@ class Knowledge(BaseModel):
         if CONTACT in self.by_id:
             chosen.append(CONTACT)
         return [(intent, self.entry(intent).button) for intent in chosen]
-
-    def example_question(self) -> str:
-        """A question to show users as an example of what they can ask."""
-        if self.texts.example:
-            return self.texts.example
-        topics = self.topics()
-        return topics[0].questions[0] if topics else self.entries[0].questions[0]
 
     def warnings(self) -> list[str]:
         """What `check` points out without refusing the file."""
