@@ -186,7 +186,7 @@ class ChatOrder(BaseMiddleware):
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 ChatOrder._pass_turn(turns)  # handed the turn just as it was cancelled
-            else:
+            elif waiter in line:  # else a turn passed on already skipped it, being done
                 line.remove(waiter)
             raise
 

@@ -319,3 +319,18 @@ async def test_an_update_given_up_while_waiting_leaves_the_line_intact() -> None
     await asyncio.gather(updates[0], updates[2])
     assert handler.started == [(1, 0), (1, 2)]
     assert len(order) == 0
+
+
+async def test_updates_given_up_together_while_waiting_all_end_as_given_up() -> None:
+    # A stop cancels every waiting update at once: the first one's turn passes over the others
+    # (done already), and each must still end cancelled, not with an error of the line's.
+    order = ChatOrder(running=3, backlog=1000)
+    handler = Recorder()
+    updates = [feed(order, handler, 1, n) for n in range(4)]
+    await asyncio.sleep(0.01)
+
+    for update in updates:
+        update.cancel()
+    outcomes = await asyncio.gather(*updates, return_exceptions=True)
+    assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
+    assert len(order) == 0
