@@ -19,34 +19,8 @@ from bot.importer.blocks import Heading, Item, Paragraph, parse_html, parse_mark
 from bot.importer.command import EXIT_UNREADABLE, run_import
 from bot.importer.draft import MAX_ANSWER_CHARS, Draft, build_draft, slug
 from bot.importer.source import SourceError, fetch, read_source
+from tests.support.article import ARTICLE_HTML, ARTICLE_TXT, FAQ, SECTIONS
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "import"
-ARTICLE_TXT = DATA / "cso-vs-cmo-article.txt"
-ARTICLE_HTML = DATA / "cso-vs-cmo-article.html"
-
-# The article's own headings and FAQ, as a reader of the article sees them.
-SECTIONS = [
-    "Chief Sales Officer (CSO) – Thủ lĩnh Tuyến Đầu",
-    "Chief Marketing Officer (CMO) – Kiến trúc sư Thương hiệu",
-    "Điểm Giao Thoa và Hợp Tác",
-    "Khi Nào Doanh Nghiệp Cần CSO và CMO?",
-    "Kỹ năng Cần Thiết cho CSO và CMO",
-    "Kết luận",
-    "Bạn cần hỗ trợ?",
-]
-FAQ = {
-    "Sự khác biệt chính giữa CSO và CMO là gì?": (
-        "CSO tập trung vào doanh số và quản lý đội ngũ bán hàng, "
-        "CMO tập trung vào xây dựng thương hiệu và tiếp thị."
-    ),
-    "Doanh nghiệp nhỏ có cần cả CSO và CMO không?": (
-        "Không nhất định. Doanh nghiệp nhỏ có thể chỉ cần một người đảm nhiệm cả hai vai trò "
-        "hoặc thuê ngoài dịch vụ tiếp thị."
-    ),
-    "Làm thế nào để CSO và CMO hợp tác hiệu quả?": (
-        "Bằng cách giao tiếp rõ ràng, chia sẻ thông tin và phối hợp chiến lược."
-    ),
-}
 PAGE_TITLE = "Chief Sales Officer Vs Chief Marketing Officer: sự khác biệt nằm ở đâu?"
 
 
