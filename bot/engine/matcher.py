@@ -27,6 +27,7 @@ from typing import Literal, NamedTuple
 
 from rapidfuzz import fuzz, process
 
+from bot.engine.index import Spelling, WrittenMarks
 from bot.engine.knowledge import CONTACT, SMALL_TALK, Knowledge
 from bot.engine.lexicon import (
     AMBIGUOUS,
@@ -164,6 +165,9 @@ class Vocabulary:
         return tuple(out)
 
     def apply(self, words: Tokens, roles: Roles) -> tuple[Tokens, Roles]:
+        if self.expansions.keys().isdisjoint(words):  # most texts: no variant to expand
+            tokens, out_roles = self.first.apply(words, roles)
+            return self.second.apply(tokens, out_roles)
         expanded: list[str] = []
         expanded_roles: list[int] = []
         for word, role in zip(words, roles, strict=True):
@@ -183,24 +187,28 @@ class Engine:
         self.knowledge = knowledge
         self.thresholds = thresholds or Thresholds()
         self.vocabulary = Vocabulary(knowledge)
-        # Each text's terms, while the index is built: a phrasing is read three times.
+        # Each text's terms, while its entry is indexed: a phrasing is read three times. Kept
+        # for one entry at a time: a large file's would take tens of MB at once.
         self._building: dict[str, tuple[list[str], list[str]]] | None = {}
+        shares: dict[str, dict[str, float]] = {}  # of the entry's phrasings having each word
         strong: dict[str, set[str]] = defaultdict(set)
         weak: dict[str, set[str]] = defaultdict(set)
         named: dict[str, set[str]] = defaultdict(set)  # the title's, button's and keywords'
         words: set[str] = set(FUNCTION_FOLDED) | self.vocabulary.words
         docs: dict[str, list[str]] = defaultdict(list)
-        # folded word -> intent -> the diacritics the entry writes it with ("gói", not "gọi")
-        self._term_marks: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        # folded word -> the diacritics each entry writes it with ("gói", not "gọi")
+        self._written = WrittenMarks()
         for entry in knowledge.entries:
+            self._building = {}
             phrasings = [*entry.questions, entry.title, entry.button]
             if entry.id in SMALL_TALK:
                 phrasings += SMALL_TALK_PHRASINGS.get(entry.id, ())
+            written: set[tuple[str, str]] = set()
             for text in [*phrasings, *entry.keywords, entry.answer]:
                 norm = normalize(text)
                 words.update(norm.folded)
-                for accented, folded in zip(norm.accented, norm.folded, strict=True):
-                    self._term_marks[folded][entry.id].add(marks(accented))
+                written.update(zip(norm.folded, map(marks, norm.accented), strict=True))
+            self._written.add(entry.id, written)
             for text in [*phrasings, *entry.keywords]:
                 content, bigrams = self._text_terms(text)
                 strong[entry.id].update(content, bigrams)
@@ -217,7 +225,14 @@ class Engine:
             if entry.id not in SMALL_TALK:  # small-talk answers mention every topic
                 content, bigrams = self._text_terms(answer)
                 weak[entry.id].update(content, bigrams)
+            counts: dict[str, int] = defaultdict(int)
+            for text in entry.questions:
+                for term in dict.fromkeys(self._text_terms(text)[0]):  # in order: sums repeat
+                    counts[term] += 1
+            shares[entry.id] = {t: c / len(entry.questions) for t, c in counts.items()}
+        self._building = None
         self._vocabulary = sorted(w for w in words if w.isalpha())
+        self._spelling = Spelling(self._vocabulary)
         self._known_words = frozenset(words)
         n = len(knowledge.entries)
         # term -> {intent: match strength}; IDF from how many intents use the term.
@@ -236,11 +251,7 @@ class Engine:
         # them fits the intent less well.
         self._signature: dict[str, dict[str, float]] = {}
         for entry in knowledge.entries:
-            counts: dict[str, int] = defaultdict(int)
-            for text in entry.questions:
-                for term in dict.fromkeys(self._text_terms(text)[0]):  # in order: sums repeat
-                    counts[term] += 1
-            share = {t: c / len(entry.questions) for t, c in counts.items()}
+            share = shares[entry.id]
             self._signature[entry.id] = {
                 t: f * self._idf.get(t, 1.0) for t, f in share.items() if f >= SIGNATURE_SHARE
             }
@@ -275,7 +286,6 @@ class Engine:
         ]
         self._row = {row.intent: row for row in self._rows}
         self._unknown = UNKNOWN_SHARE * math.log(1 + n)
-        self._building = None
         self._same_words: dict[tuple[str, str], tuple[dict[str, float], float]] = {}
         self._corrections: dict[str, str] = {}
         # Longer junk ("aaaa…" pasted 300 times) can never be corrected: it is not looked up,
@@ -339,10 +349,7 @@ class Engine:
         if len(word) < 3 or SYLLABLE.match(word):
             return word
         cutoff = 85.0 if len(word) <= 4 else 80.0
-        match = process.extractOne(word, self._vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
-        if match is not None and abs(len(match[0]) - len(word)) <= 1 and match[0][0] == word[0]:
-            return str(match[0])
-        return word
+        return self._spelling.correction(word, cutoff) or word
 
     def _question(self, question: str) -> tuple[Tokens, Roles, dict[str, str]]:
         """The question's tokens, their roles, and the diacritics of the content words the
@@ -380,20 +387,17 @@ class Engine:
     ) -> tuple[dict[str, float], float]:
         """The entries where `term` is the word the user wrote with diacritics `mark` ("gọi",
         to call, is not "gói", a plan; "yêu" is not "yếu"), and its IDF among them."""
-        by_intent = self._term_marks.get(term)
-        if by_intent is None:
-            return posting, self._idf[term]
         key = (term, mark)
         found = self._same_words.get(key)
         if found is None:
-            same = {
-                intent: strength
-                for intent, strength in posting.items()
-                if (seen := by_intent.get(intent)) is None or mark in seen or "" in seen
-            }
-            strong = sum(1 for v in same.values() if v > WEAK_MATCH)
-            idf = math.log(1 + len(self._rows) / (strong or len(same))) if same else 0.0
-            found = (same, idf)
+            others = self._written.others(term, mark)
+            if others:
+                same = {i: strength for i, strength in posting.items() if i not in others}
+                strong = sum(1 for v in same.values() if v > WEAK_MATCH)
+                idf = math.log(1 + len(self._rows) / (strong or len(same))) if same else 0.0
+                found = (same, idf)
+            else:
+                found = (posting, self._idf[term])
             if len(self._same_words) < 50_000:
                 self._same_words[key] = found
         return found

@@ -102,10 +102,6 @@ def _unstretch(token: str) -> str:
     return "".join(token[i] for i in kept)
 
 
-def _tokens(text: str) -> list[str]:
-    return [_unstretch(t) for t in _NON_WORD.split(text.casefold()) if t]
-
-
 def untyped(word: str) -> str | None:
     """The folded Vietnamese word typed with Telex or VNI keys while the input method was off
     ("gif" -> "gi", "dduwowcj" -> "duoc", "la1" -> "la"), or None when it does not read as
@@ -157,13 +153,6 @@ def _expand_token(token: str) -> tuple[str, ...]:
     return found or (token,)
 
 
-def _expand(tokens: list[str]) -> list[str]:
-    out: list[str] = []
-    for token in tokens:
-        out.extend(_expand_token(token))
-    return out
-
-
 @lru_cache(maxsize=_WORD_CACHE)
 def fold_word(word: str) -> str:
     """Fold one lower-case word, treating final y and i after a consonant as the same."""
@@ -184,12 +173,27 @@ def clear_normalize_cache() -> None:
     _normalize_cached.cache_clear()
 
 
+@lru_cache(maxsize=_WORD_CACHE)
+def _word(token: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
+    """One casefolded token's words in both forms, and their roles: a knowledge file of
+    thousands of entries repeats a few thousand words, each worked out once."""
+    accented = _expand_token(_unstretch(token))
+    folded = tuple(fold_word(t) for t in accented)
+    return accented, folded, tuple(role(a, f) for a, f in zip(accented, folded, strict=True))
+
+
 def _normalize(text: str) -> Normalized:
     cleaned = clean(text)
-    accented = _expand(_tokens(cleaned))
-    folded = tuple(fold_word(t) for t in accented)
-    roles = tuple(role(a, f) for a, f in zip(accented, folded, strict=True))
-    return Normalized(accented=tuple(accented), folded=folded, cleaned=cleaned, roles=roles)
+    accented: list[str] = []
+    folded: list[str] = []
+    roles: list[int] = []
+    for token in _NON_WORD.split(cleaned.casefold()):
+        if token:
+            words, folded_words, word_roles = _word(token)
+            accented += words
+            folded += folded_words
+            roles += word_roles
+    return Normalized(tuple(accented), tuple(folded), cleaned, tuple(roles))
 
 
 _normalize_cached = lru_cache(maxsize=8192)(_normalize)
@@ -216,22 +220,32 @@ class PhraseTable:
     ) -> tuple[tuple[str, ...], tuple[int, ...]]:
         """The words with each phrase replaced by its token (a CONTENT word), and their roles.
         Phrases for `skip` are not replaced."""
+        starts = self.starts
+        # Most texts hold no phrase, or one or two: only the words a phrase starts with are
+        # tried, and the words between are copied as they are.
+        found = [i for i, word in enumerate(words) if word in starts]
+        if not found:
+            return words, roles
         out: list[str] = []
         out_roles: list[int] = []
-        i, n = 0, len(words)
-        while i < n:
-            for length in self.starts.get(words[i], ()):
+        done, n = 0, len(words)  # words[:done] are in `out`
+        for i in found:
+            if i < done:  # inside a phrase already replaced
+                continue
+            for length in starts[words[i]]:
                 canonical = self.table.get(words[i : i + length]) if length <= n - i else None
                 if canonical is not None and canonical != skip:
+                    out += words[done:i]
+                    out_roles += roles[done:i]
                     if canonical:
                         out.append(canonical)
                         out_roles.append(FUNCTION if canonical in FUNCTION_FOLDED else CONTENT)
-                    i += length
+                    done = i + length
                     break
-            else:
-                out.append(words[i])
-                out_roles.append(roles[i])
-                i += 1
+        if not done:
+            return words, roles
+        out += words[done:]
+        out_roles += roles[done:]
         return tuple(out), tuple(out_roles)
 
 

@@ -33,6 +33,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from rapidfuzz import process as rapidfuzz_process
 
+import bot.engine.index
 import bot.engine.matcher
 import bot.engine.normalize
 from bot import texts
@@ -340,6 +341,7 @@ def work(question: str) -> Recorder:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bot.engine.normalize, "unicodedata", recorder.unicodedata())
         patch.setattr(bot.engine.matcher, "process", recorder.process())
+        patch.setattr(bot.engine.index, "process", recorder.process())
         engine.decide(question)
     return recorder
 
