@@ -117,20 +117,25 @@ UPDATES: list[dict[str, Any]] = [
 ]
 
 
-def run(code: str) -> str:
+def spawn(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``code`` in a fresh interpreter, from an empty directory (no .env, no bot setting in
-    the environment); its standard output."""
+    the environment but ``env``); it must succeed."""
     with tempfile.TemporaryDirectory() as empty:
         done = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(code)],
             cwd=empty,
-            env=clean_env(PYTHONPATH=str(ROOT)),
+            env=clean_env(PYTHONPATH=str(ROOT), **env),
             capture_output=True,
             text=True,
             timeout=300,
         )
     assert done.returncode == 0, done.stderr
-    return done.stdout
+    return done
+
+
+def run(code: str) -> str:
+    """``code``'s standard output (`spawn`)."""
+    return spawn(code).stdout
 
 
 DUMP = f"""
@@ -299,20 +304,11 @@ def test_the_bot_says_at_start_up_whether_the_import_is_deferred() -> None:
         sys.exit(main(["run"]))
         """
     for value, expected in (("true", "built on first use"), ("false", "built at import")):
-        with tempfile.TemporaryDirectory() as empty:
-            done = subprocess.run(
-                [sys.executable, "-c", textwrap.dedent(code)],
-                cwd=empty,
-                env=clean_env(
-                    PYTHONPATH=str(ROOT),
-                    BOT_TOKEN="123:" + "a" * 35,
-                    AIOGRAM_DEFERRED_IMPORT=value,
-                    TELEGRAM_API_URL="http://127.0.0.1:9",  # never reached: a safety net
-                    DATA_DIR=empty,
-                ),
-                capture_output=True,
-                text=True,
-                timeout=300,
-            )
-        assert done.returncode == 0, done.stderr
+        done = spawn(
+            code,
+            BOT_TOKEN="123:" + "a" * 35,
+            AIOGRAM_DEFERRED_IMPORT=value,
+            TELEGRAM_API_URL="http://127.0.0.1:9",  # never reached: a safety net
+            DATA_DIR="data",  # inside spawn's empty working directory
+        )
         assert f"AIOGRAM_DEFERRED_IMPORT={value}: aiogram's types are {expected}" in done.stderr
