@@ -27,7 +27,7 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     # An update allocates thousands of short-lived objects (aiogram's pydantic models), and
-    # up to MAX_CONCURRENT_UPDATES of them are in flight at once: with the default
+    # up to MAX_RUNNING_UPDATES of them are in flight at once: with the default
     # threshold (700) young collections run several times per update and keep promoting
     # live in-flight objects to the older generations. Collecting every GC_YOUNG_THRESHOLD
     # allocations instead costs a few MB and measurably less CPU per update (benchmarks/).

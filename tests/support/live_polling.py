@@ -7,9 +7,6 @@ the database in the test's DATA_DIR, closed once the dispatcher has stopped) and
 things differ from production, both through poll's parameters: a short backoff after a failed
 getUpdates (aiogram's is 1 s growing to 5 s) and no signal handlers (pytest owns the process).
 The test plays the users through `live.fake` and reads what they are shown.
-
-Shared by tests/test_flood.py and tests/test_faults.py (tests/ has no __init__.py, so they
-import it by plain name).
 """
 
 from __future__ import annotations
