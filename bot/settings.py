@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     operator_rate: int = Field(default=20, ge=1, le=600)
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
+    # Several instances: a database and a Redis they share. Unset: SQLite under DATA_DIR and
+    # every piece of state in this one process.
+    database_url: SecretStr | None = None  # sqlite:///PATH or postgresql://USER@HOST/DB
+    redis_url: SecretStr | None = None  # redis://HOST:PORT/DB
+    # Every key the bot writes in Redis starts with this: two bots can share one server.
+    redis_prefix: str = Field(default="bot", pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+
     # Flood control: each user may send `flood_burst` messages at once, then `flood_rate`
     # messages a second on average.
     flood_rate: float = Field(default=1.0, gt=0)
@@ -141,6 +148,27 @@ class Settings(BaseSettings):
             return frozenset(int(p) for p in parts)
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().strip().partition(":")[0].lower()
+        if scheme.partition("+")[0] not in ("sqlite", "postgresql", "postgres"):
+            # The value itself is never echoed: it may hold a password.
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        url = value.get_secret_value().strip()
+        if url.partition(":")[0].lower() not in ("redis", "rediss", "unix"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return SecretStr(url)
+
     @field_validator("webhook_path")
     @classmethod
     def _path(cls, value: str) -> str:
@@ -166,6 +194,13 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         """Where "today" is, for the statistics."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def database(self) -> str:
+        """Where the bot's database is: DATABASE_URL, else SQLite under DATA_DIR."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'bot.sqlite3'}"
 
     @property
     def api_base(self) -> str:

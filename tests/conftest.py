@@ -9,6 +9,7 @@ import pytest
 
 from bot.storage import Storage
 from bot.telegram.aiogram_import import import_aiogram
+from tests.support.services import postgres_database, redis_prefix
 
 # Before any test module imports aiogram: the tests see aiogram as `python -m bot run` does.
 import_aiogram()
@@ -22,3 +23,19 @@ async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
         yield db
     finally:
         await db.close()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A PostgreSQL database of the test's own (``postgresql://…``), dropped afterwards;
+    skipped where no server answers (a failure under BOT_TEST_REQUIRE_SERVICES=1)."""
+    async with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def redis_service() -> AsyncIterator[tuple[str, str]]:
+    """(REDIS_URL, REDIS_PREFIX) of the test's own; its keys deleted afterwards; skipped
+    where no server answers (a failure under BOT_TEST_REQUIRE_SERVICES=1)."""
+    async with redis_prefix() as service:
+        yield service
