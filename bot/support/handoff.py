@@ -13,6 +13,11 @@ the operators are behind, and their further messages are not relayed (each one l
 the backlog has gone. The queue is in the database as well as in memory, so what was not sent
 before a restart is sent after it, in order (a send cut short by the stop is sent again). The
 rest of the state lives in the database too: open handoffs are reloaded at start.
+
+Several instances (one database): any instance may get any customer's or operator's message,
+so whether a chat is with an operator is read from the database, not this process's memory,
+and a customer's topic is created under a lock all instances share (``topic_lock``), so two
+instances relaying for one new customer at once open one topic, not two.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ import logging
 import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -249,8 +255,15 @@ class HandoffDesk:
         *,
         timeout: float,
         rate: int,
+        shared: bool = False,
+        topic_lock: Callable[[int], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
+        """``shared``: other instances use the same database (open handoffs are read from it).
+        ``topic_lock(chat_id)``: held while a customer's topic is looked up and created; by
+        default a lock of this process."""
         self.operator_chat_id = operator_chat_id
+        self.shared = shared
+        self._topic_lock = topic_lock or _LocalLocks()
         self.db = db
         self.assistant = assistant
         self.timeout = timeout
@@ -308,7 +321,10 @@ class HandoffDesk:
         if lost:
             logger.error("%d message(s) for the operators not sent and not stored: lost", lost)
 
-    def is_open(self, chat_id: int) -> bool:
+    async def is_open(self, chat_id: int) -> bool:
+        """Whether the chat's person talks to an operator now (the bot stays quiet)."""
+        if self.shared:  # another instance may have opened or closed it
+            return await self.db.current_handoff(chat_id) is not None
         return chat_id in self._open
 
     def waiting(self) -> int:
@@ -442,27 +458,40 @@ class HandoffDesk:
         lines.extend(["", quote(texts.OPERATOR_CARD_HINT)])
         return "\n".join(lines)
 
+    async def _topic(self, bot: Bot, customer: Customer, gone: int | None = None) -> int:
+        """The customer's topic, opened (with its card) if there is none, or if the one known
+        is ``gone``. Under the topic lock: whoever gets it first opens the topic, the others
+        find it."""
+        known = await self.db.topic_for(self.operator_chat_id, customer.chat_id)
+        if known is not None and known != gone:
+            return known
+        async with self._topic_lock(customer.chat_id):
+            known = await self.db.topic_for(self.operator_chat_id, customer.chat_id)
+            if known is not None and known != gone:
+                return known
+            if gone is not None:
+                logger.info("topic %s is gone: opening a new one", gone)
+            return await self._new_topic(bot, customer)
+
     async def _in_topic(
         self, bot: Bot, customer: Customer, send: Callable[[int], Awaitable[object]]
     ) -> None:
         """Send something to the customer's topic; a deleted topic is recreated (with a new
         card) and the message sent again, so the customer is never lost."""
-        known = await self.db.topic_for(self.operator_chat_id, customer.chat_id)
-        topic_id = known if known is not None else await self._new_topic(bot, customer)
+        topic_id = await self._topic(bot, customer)
         try:
             await self._to_operators(lambda: send(topic_id))
         except TelegramBadRequest as exc:
             if not topic_gone(exc):
                 raise
-            logger.info("topic %s is gone: opening a new one", topic_id)
-            topic_id = await self._new_topic(bot, customer)
+            topic_id = await self._topic(bot, customer, gone=topic_id)
             await self._to_operators(lambda: send(topic_id))
 
     # ------------------------------------------------------------------ the customer side
 
     async def begin(self, customer: Customer) -> bool:
         """Open a live conversation (False: one is open already). The card is queued."""
-        if customer.chat_id in self._open:
+        if await self.is_open(customer.chat_id):
             return False
         handoff = await self.db.open_handoff(customer.chat_id, customer.user_id)
         self._open[customer.chat_id] = handoff.id
@@ -472,14 +501,14 @@ class HandoffDesk:
     async def _open_topic(self, bot: Bot, customer: Customer) -> None:
         topic_id = await self.db.topic_for(self.operator_chat_id, customer.chat_id)
         if topic_id is None:
-            await self._new_topic(bot, customer)
+            await self._topic(bot, customer)  # opened with its card
             return
         try:
             await self._send_card(bot, customer, topic_id)
         except TelegramBadRequest as exc:
             if not topic_gone(exc):
                 raise
-            await self._new_topic(bot, customer)
+            await self._topic(bot, customer, gone=topic_id)
 
     async def from_customer(self, customer: Customer, message: Message) -> Relayed:
         """Queue the customer's message (any kind) for their topic, unless too many of theirs
@@ -692,3 +721,25 @@ class HandoffDesk:
                 raise
             except Exception as exc:
                 logger.error("handoff timeouts: %s: %s", type(exc).__name__, exc, exc_info=exc)
+
+
+class _LocalLocks:
+    """A lock per chat, in this process only (one instance); dropped when nobody holds or
+    waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, chat_id: int) -> AsyncIterator[None]:
+        lock, users = self._locks.get(chat_id, (asyncio.Lock(), 0))
+        self._locks[chat_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[chat_id]
+            if users == 1:
+                del self._locks[chat_id]
+            else:
+                self._locks[chat_id] = (lock, users - 1)

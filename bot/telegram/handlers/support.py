@@ -38,7 +38,7 @@ class WithOperator(Filter):
 
     async def __call__(self, message: Message, desk: HandoffDesk | None) -> bool:
         operators = live(desk, message)
-        return operators is not None and operators.is_open(message.chat.id)
+        return operators is not None and await operators.is_open(message.chat.id)
 
 
 async def on_message_for_operator(message: Message, desk: HandoffDesk) -> None:
