@@ -20,7 +20,10 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from bot import texts
 from bot.engine.assistant import Assistant
@@ -195,21 +198,37 @@ class LiveKnowledge:
         self.assistant = assistant
         self.contact_email = contact_email
         self._lock = asyncio.Lock()
+        # Told of each change made here (several instances: bot.cluster.knowledge tells the
+        # others); not of the changes it applies for them (announce=False).
+        self.on_change: Callable[[KnowledgeChange], Awaitable[None]] | None = None
 
     def _use(self, knowledge: Knowledge) -> None:
         self.assistant.reload(knowledge.with_email(self.contact_email))
 
-    async def add_phrasing(self, intent: str, question: str) -> Knowledge:
+    async def add_phrasing(self, intent: str, question: str, *, announce: bool = True) -> Knowledge:
         """`add_phrasing` on the file, then the Assistant reloaded. Raises as it does."""
         async with self._lock:
             knowledge = await asyncio.to_thread(add_phrasing, self.path, intent, question)
             self._use(knowledge)
-            return knowledge
+        if announce and self.on_change is not None:
+            await self.on_change(KnowledgeChange("assign", intent, question))
+        return knowledge
 
-    async def reload(self) -> Knowledge:
+    async def reload(self, *, announce: bool = True) -> Knowledge:
         """Read and validate the file again; on KnowledgeError the Assistant keeps its
         current knowledge."""
         async with self._lock:
             knowledge = await asyncio.to_thread(load_knowledge, self.path)
             self._use(knowledge)
-            return knowledge
+        if announce and self.on_change is not None:
+            await self.on_change(KnowledgeChange("reload"))
+        return knowledge
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeChange:
+    """What an admin changed: a phrasing added to an intent, or the file reloaded."""
+
+    kind: Literal["assign", "reload"]
+    intent: str = ""
+    question: str = ""
