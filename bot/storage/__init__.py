@@ -16,8 +16,6 @@ PostgreSQL (DATABASE_URL).
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.storage.database import (
     BUSY_TIMEOUT_MS,
     DATABASE_NAME,
@@ -80,6 +78,5 @@ class Storage(Questions, Handoffs, StatsQueries):
         if isinstance(where, PostgresServer):
             from bot.storage.postgres import PostgresStorage
 
-            storage: Any = await PostgresStorage.open_server(where, retention_days=retention_days)
-            return storage  # a Storage: PostgresStorage derives from it
+            return await PostgresStorage.open_server(where, retention_days=retention_days)
         return await cls.open_file(where.path, retention_days=retention_days)

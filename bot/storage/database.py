@@ -49,7 +49,9 @@ from typing import Any, Protocol, Self, TypeVar
 import aiosqlite
 
 from bot.storage import revisions
-from bot.storage.database_errors import StorageClosed, StorageError, WriteDeferred
+from bot.storage.database_errors import StorageClosed as StorageClosed
+from bot.storage.database_errors import StorageError as StorageError
+from bot.storage.database_errors import WriteDeferred as WriteDeferred
 from bot.storage.faults import FaultLog, WriteFault, is_database_fault
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,7 @@ class SqliteFile:
 @dataclass(frozen=True, slots=True)
 class PostgresServer:
     url: str  # postgresql+asyncpg://…, with the password if there was one
-
-    @property
-    def name(self) -> str:
-        """The URL for logs and errors: no password."""
-        return redact(self.url)
+    name: str  # the URL as given, for logs and errors: no password
 
 
 def parse(url: str) -> SqliteFile | PostgresServer:
@@ -32,7 +28,7 @@ def parse(url: str) -> SqliteFile | PostgresServer:
     if sep and scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
         return SqliteFile(Path(rest[1:]))
     if sep and scheme in _POSTGRES_SCHEMES:
-        return PostgresServer("postgresql+asyncpg://" + rest)
+        return PostgresServer("postgresql+asyncpg://" + rest, redact(url))
     raise StorageError("DATABASE_URL: expected sqlite:///PATH or postgresql://USER@HOST/DATABASE")
 
 
