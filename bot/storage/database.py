@@ -341,7 +341,7 @@ def check_sqlite_schema(db: sqlite3.Connection, path: Path) -> None:
         stamp_baseline(db)
         if revisions.HEAD == revisions.BASELINE:
             return
-        from bot.storage.migrate import upgrade_sqlite
+        from bot.storage.upgrade import upgrade_sqlite
 
         upgrade_sqlite(path)
         revision = sqlite_revision(db)

@@ -40,3 +40,9 @@ def redact(url: str) -> str:
     if parts.port is not None:
         host += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def display(url: str) -> str:
+    """The database for a person to read: the file's path, or the URL without password."""
+    where = parse(url)
+    return str(where.path) if isinstance(where, SqliteFile) else where.name

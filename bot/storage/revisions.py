@@ -1,7 +1,7 @@
 """Which schema revision this code needs, and the one line saying a database is not at it.
 
 Read at every start, so it imports nothing: on SQLite the revision is compared with sqlite3
-alone, Alembic is loaded only by ``python -m bot migrate`` (bot.storage.migrate). A test checks
+alone, Alembic is loaded only by ``python -m bot migrate`` (bot.storage.upgrade). A test checks
 these constants against Alembic's own history.
 """
 

@@ -1,4 +1,4 @@
-"""Alembic's environment: the caller (bot.storage.migrate) hands over an open connection, in
+"""Alembic's environment: the caller (bot.storage.upgrade) hands over an open connection, in
 the transaction the migrations must run in; no alembic.ini, no URL read from a file."""
 
 from __future__ import annotations
