@@ -942,3 +942,18 @@ async def test_relays_for_the_operators_survive_a_reopen_in_order(database: BotD
         ]
     finally:
         await storage.close()
+
+
+# -- health ---------------------------------------------------------------------------------
+
+
+async def test_ping_is_quiet_while_the_database_answers_and_one_line_once_closed(
+    database: BotDatabase,
+) -> None:
+    storage = await database.open()
+    assert await storage.ping() is None
+    await storage.close()
+    problem = await storage.ping()
+    assert problem is not None
+    assert "closed" in problem
+    assert "\n" not in problem
