@@ -1,9 +1,11 @@
-"""The connection to the bot's database: SQLite driven by aiosqlite, migrations, the writer.
+"""The writer every write goes through, and the SQLite engine under it (bot.storage.postgres
+puts PostgreSQL under the same writer).
 
 * One file, ``<DATA_DIR>/bot.sqlite3``, in WAL mode with ``synchronous=NORMAL``: a committed
   transaction survives the process being killed. Readers never wait for the writer.
-* Schema changes are numbered migrations (``MIGRATIONS``); ``PRAGMA user_version`` says how
-  many have been applied, and open() applies the rest, each in one transaction.
+* Schema changes are Alembic revisions (bot/storage/migrations, applied by ``python -m bot
+  migrate``); open() only checks the file is at the head (a new file is created at it).
+  ``MIGRATIONS`` is the frozen history from before Alembic, under ``PRAGMA user_version``.
 * Every write goes through one writer task that commits whatever has been queued so far in
   one transaction (group commit), then answers each caller. A caller's ``await`` returns
   only after its row is committed, so a reply sent after ``record_question`` means the
@@ -101,8 +103,8 @@ RETRY_FIRST = 1.0  # seconds before the kept writes are tried again; doubled eac
 RETRY_MAX = 60.0  # …up to this
 
 
-# Migration n (1-based) is MIGRATIONS[n - 1]. Never edit an applied migration: append a new
-# script, e.g. MIGRATIONS.append("ALTER TABLE questions ADD COLUMN language TEXT;").
+# The SQLite-only history before Alembic: migration n (1-based) is MIGRATIONS[n - 1]. Frozen:
+# Alembic's revision 0001 equals its end; new changes are Alembic revisions.
 MIGRATION_1 = """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
