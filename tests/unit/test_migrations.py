@@ -203,3 +203,28 @@ async def test_the_bot_refuses_an_unmigrated_postgresql_database_with_one_line(
     assert migrated.returncode == 0, migrated.stderr
     assert HEAD in migrated.stdout
     assert "hunter2" not in migrated.stdout + migrated.stderr
+
+
+def test_the_default_start_loads_neither_sqlalchemy_nor_alembic(tmp_path: Path) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from bot.storage import Storage\n"
+        "async def main():\n"
+        f"    for _ in range(2):  # created, then checked\n"
+        f"        storage = await Storage.connect({f'sqlite:///{tmp_path}/bot.sqlite3'!r},"
+        " retention_days=90)\n"
+        "        await storage.close()\n"
+        "asyncio.run(main())\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+        " {'sqlalchemy', 'alembic', 'asyncpg'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "[]\n"
