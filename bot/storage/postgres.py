@@ -1,9 +1,10 @@
 """The PostgreSQL engine: the same tables' queries and the same writer, over SQLAlchemy's async
 engine on asyncpg.
 
-* Writes: the writer's batch is one transaction (group commit, as on SQLite), each job in a
-  SAVEPOINT of its own, because a failed statement aborts a PostgreSQL transaction: a job
-  that fails is undone alone and the others commit.
+* Writes: the writer's batch is one transaction (group commit, as on SQLite). A failed
+  statement aborts a PostgreSQL transaction, so when a job fails the batch runs again with
+  each job in a SAVEPOINT of its own: the failing job is undone alone, the others commit.
+  Only then: a SAVEPOINT and its RELEASE are two more round trips a job.
 * Reads go through the pool, one connection each, in parallel with the writer.
 * The server refused or lost the connection: a database fault (bot.storage.faults), so the
   questions and votes are kept and written once it answers again, as on a failing disk.
@@ -46,6 +47,10 @@ def describe(error: BaseException) -> str:
     orig = getattr(error, "orig", None)
     message = str(orig if orig is not None else error).strip().splitlines()
     return message[0] if message else type(error).__name__
+
+
+class _JobFailed(Exception):
+    """A job of a batch run without savepoints failed: the batch runs again with them."""
 
 
 class _Cursor:
@@ -137,22 +142,33 @@ class PostgresStorage(Storage):
         return storage
 
     async def _transact(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
-        async with self._engine.begin() as connection:
-            return await connection.run_sync(self._batch, batch)
+        try:
+            async with self._engine.begin() as connection:
+                return await connection.run_sync(self._batch, batch, False)
+        except _JobFailed:
+            # Nothing of it was committed; again, each job in a SAVEPOINT of its own.
+            async with self._engine.begin() as connection:
+                return await connection.run_sync(self._batch, batch, True)
 
     def _batch(
-        self, connection: Connection, batch: list[_Job]
+        self, connection: Connection, batch: list[_Job], savepoints: bool
     ) -> list[tuple[_Job, object, BaseException | None]]:
+        """The batch's jobs in the connection's transaction. Without ``savepoints`` (two more
+        round trips a job) the first job that fails raises _JobFailed: a failed statement
+        has aborted the whole transaction."""
         tx = _Tx(connection, self._statements)
         outcomes: list[tuple[_Job, object, BaseException | None]] = []
         for job in batch:
-            savepoint = connection.begin_nested()
+            savepoint = connection.begin_nested() if savepoints else None
             try:
                 result = job.run(tx)
-                savepoint.commit()
+                if savepoint is not None:
+                    savepoint.commit()
             except Exception as exc:
                 if is_database_fault(exc):  # the connection is gone, and the transaction too
                     raise _TransactionLost from exc
+                if savepoint is None:
+                    raise _JobFailed from exc
                 savepoint.rollback()
                 outcomes.append((job, None, exc))
             else:
