@@ -30,12 +30,12 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x62_6F_74_6D_69_67  # "botmig"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, scripts: Path = MIGRATIONS_DIR) -> Config:
     """Alembic's configuration, from code: no alembic.ini, nothing relative to the cwd."""
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(scripts))
     config.attributes["connection"] = connection
     return config
 
@@ -48,18 +48,18 @@ def script_revisions() -> list[str]:
     return [script.revision for script in reversed(list(scripts.walk_revisions()))]
 
 
-def upgrade(connection: Connection) -> str:
+def upgrade(connection: Connection, scripts: Path = MIGRATIONS_DIR) -> str:
     """Apply the missing revisions on ``connection``, in its transaction; the revision now."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
-    command.upgrade(alembic_config(connection), "head")
+    command.upgrade(alembic_config(connection, scripts), "head")
     revision = MigrationContext.configure(connection).get_current_revision()
     assert revision is not None
     return revision
 
 
-def upgrade_sqlite(path: Path) -> str:
+def upgrade_sqlite(path: Path, scripts: Path = MIGRATIONS_DIR) -> str:
     """Migrate the SQLite file ``path`` (created if missing); the revision now."""
     from sqlalchemy import create_engine
 
@@ -73,12 +73,12 @@ def upgrade_sqlite(path: Path) -> str:
     engine = create_engine(f"sqlite:///{path}")
     try:
         with engine.begin() as connection:
-            return upgrade(connection)
+            return upgrade(connection, scripts)
     finally:
         engine.dispose()
 
 
-async def upgrade_postgres(server: PostgresServer) -> str:
+async def upgrade_postgres(server: PostgresServer, scripts: Path = MIGRATIONS_DIR) -> str:
     """Migrate the PostgreSQL database; the revision now."""
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
@@ -90,19 +90,19 @@ async def upgrade_postgres(server: PostgresServer) -> str:
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
             )
-            return await connection.run_sync(upgrade)
+            return await connection.run_sync(upgrade, scripts)
     finally:
         await engine.dispose()
 
 
-async def migrate_database(url: str) -> str:
-    """Bring the database at ``url`` to the head revision; that revision. StorageError (one
-    line, no password) when it cannot be done."""
+async def migrate_database(url: str, *, scripts: Path = MIGRATIONS_DIR) -> str:
+    """Bring the database at ``url`` to the head revision of the history in ``scripts``; that
+    revision. StorageError (one line, no password) when it cannot be done."""
     where = parse(url)
     try:
         if isinstance(where, SqliteFile):
-            return await asyncio.to_thread(upgrade_sqlite, where.path)
-        return await upgrade_postgres(where)
+            return await asyncio.to_thread(upgrade_sqlite, where.path, scripts)
+        return await upgrade_postgres(where, scripts)
     except StorageError:
         raise
     except Exception as exc:

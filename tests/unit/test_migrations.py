@@ -5,6 +5,7 @@ says so in one line, and the bot refuses to start on a database that is not at t
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -18,11 +19,11 @@ from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot import texts
-from bot.storage import DATABASE_NAME, HEAD, SchemaAhead, SchemaBehind, Storage
+from bot.storage import DATABASE_NAME, HEAD, SchemaAhead, SchemaBehind, Storage, StorageError
 from bot.storage.location import parse
 from bot.storage.revisions import REVISIONS
 from bot.storage.schema import metadata
-from bot.storage.upgrade import migrate_database, script_revisions
+from bot.storage.upgrade import MIGRATIONS_DIR, migrate_database, script_revisions
 from tests.support.databases import BotDatabase
 from tests.support.settings_env import clean_env
 
@@ -156,6 +157,47 @@ async def test_two_instances_migrating_postgresql_at_once_both_succeed(postgres_
     assert results == [HEAD] * 3
     storage = await Storage.connect(postgres_url, retention_days=90)
     await storage.close()
+
+
+BROKEN_REVISION = """
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+
+
+def upgrade() -> None:
+    op.add_column("questions", sa.Column("language", sa.Text()))
+    op.create_table("questions", sa.Column("x", sa.Integer()))  # exists: fails
+"""
+
+
+async def test_a_failing_migration_on_postgresql_changes_nothing(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    assert await migrate_database(postgres_url) == HEAD
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS_DIR, scripts)
+    (scripts / "versions" / "0002_broken.py").write_text(BROKEN_REVISION, encoding="utf-8")
+
+    with pytest.raises(StorageError, match="already exists"):
+        await migrate_database(postgres_url, scripts=scripts)
+
+    engine = create_async_engine(postgres_url.replace("postgresql://", "postgresql+asyncpg://"))
+    try:
+        async with engine.connect() as connection:
+            revision = await connection.scalar(text("SELECT version_num FROM alembic_version"))
+            columns = await connection.scalars(
+                text(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_name = 'questions'"
+                )
+            )
+            assert revision == HEAD
+            assert "language" not in set(columns)
+    finally:
+        await engine.dispose()
 
 
 # -- python -m bot migrate, and the start it makes possible ---------------------------------
