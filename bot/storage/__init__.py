@@ -3,8 +3,9 @@ PostgreSQL (DATABASE_URL).
 
 * ``database``: the writer (group commit), the SQLite engine, the SQLite-only migrations.
 * ``postgres``: the PostgreSQL engine (SQLAlchemy on asyncpg), loaded only when used.
-* ``schema``, ``migrations``, ``migrate``, ``revisions``: the tables, Alembic's history,
+* ``schema``, ``migrations``, ``upgrade``, ``revisions``: the tables, Alembic's history,
   ``python -m bot migrate``, and the head revision checked at every start.
+* ``location``: DATABASE_URL told apart, and named without its password.
 * ``faults``: when the database cannot be written (what counts as that, the log lines).
 * ``questions``: questions, votes, the unanswered list and the retention purge.
 * ``handoffs``: live handoffs and the operators' forum topics.

@@ -353,7 +353,7 @@ def check_sqlite_schema(db: sqlite3.Connection, path: Path) -> None:
 class Database:
     """The writer and the read and write primitives the tables' classes use, on SQLite: the
     connections, the writer's thread, the checkpoints. bot.storage.postgres replaces the
-    engine's part (``_transact``, ``_rows``, ``_close_connections``, ``ping``)."""
+    engine's part (``_transact``, ``_rows``, ``_stop_background``, ``_close_connections``)."""
 
     path: Path
     name: str  # the database in log lines and errors: the file, or the URL without password
@@ -474,6 +474,7 @@ class Database:
             self._retrying.cancel()
         self._try_again()  # a last chance for the kept writes, before the writer stops
         self._queue.put_nowait(None)
+        self._stop_background()
         try:
             await asyncio.wait([self._writer])  # never raises; the writer fails its own callers
         finally:
@@ -486,8 +487,11 @@ class Database:
                 )
             await self._close_connections()
 
-    async def _close_connections(self) -> None:
+    def _stop_background(self) -> None:
+        """Closing: the engine's own background work stops (SQLite's checkpoints)."""
         self._checkpointing.cancel()
+
+    async def _close_connections(self) -> None:
         await asyncio.wait([self._checkpointing])
         await self._checkpointer.close()
         try:

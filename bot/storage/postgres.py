@@ -182,5 +182,8 @@ class PostgresStorage(Storage):
             result = await connection.execute(self._statements(sql), parameters or {})
             return list(result.mappings().fetchall())
 
+    def _stop_background(self) -> None:
+        """Nothing runs in the background: the server checkpoints itself."""
+
     async def _close_connections(self) -> None:
         await self._engine.dispose()
