@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage import StorageError
+from bot.storage import Storage, StorageError
 from bot.storage.location import PostgresServer, SqliteFile, display, parse
 
 
@@ -29,3 +29,12 @@ def test_postgresql_urls_in_every_usual_spelling_go_to_asyncpg(scheme: str) -> N
 def test_anything_else_is_one_line_naming_the_setting(url: str) -> None:
     with pytest.raises(StorageError, match=r"^DATABASE_URL: expected sqlite:///PATH or postgres"):
         parse(url)
+
+
+async def test_a_postgresql_server_that_does_not_answer_is_one_line_without_the_password() -> None:
+    with pytest.raises(StorageError) as refused:
+        await Storage.connect("postgresql://bot:s3cret@127.0.0.1:1/support", retention_days=90)
+    message = str(refused.value)
+    assert message.startswith("postgresql://bot:***@127.0.0.1:1/support: ")
+    assert "s3cret" not in message
+    assert "\n" not in message
