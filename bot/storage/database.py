@@ -331,12 +331,18 @@ def stamp_baseline(db: sqlite3.Connection) -> None:
 
 def check_sqlite_schema(db: sqlite3.Connection, path: Path) -> None:
     """Start-up: the file must be at the head revision; a new (empty) file is created at it, so
-    the first start needs no ``migrate``. Raises SchemaBehind / SchemaAhead."""
+    the first start needs no ``migrate``. A file the previous release made (the last SQLite-only
+    version) is the baseline already: it is only stamped, so that upgrade needs no ``migrate``
+    either. Raises SchemaBehind / SchemaAhead."""
     revision = sqlite_revision(db)
     if revision is None:
         version = _user_version(db)
         if version > len(MIGRATIONS):
             raise revisions.ahead(f"schema version {version} (SQLite)")
+        if version == len(MIGRATIONS):
+            stamp_baseline(db)
+            revisions.check(revisions.BASELINE)
+            return
         if version or db.execute("SELECT 1 FROM sqlite_master").fetchone():
             raise revisions.behind(f"schema version {version} (before {revisions.BASELINE})")
         migrate(db, MIGRATIONS)

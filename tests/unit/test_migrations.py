@@ -123,7 +123,9 @@ async def test_a_database_migrated_by_a_newer_bot_is_refused(database: BotDataba
         await database.open()
 
 
-async def test_a_database_without_its_revision_is_behind_and_refused(
+# On SQLite, a file without a revision is the SQLite-only history's (tests/unit/test_storage.py).
+@pytest.mark.parametrize("database_engine", ["postgresql"], indirect=True)
+async def test_a_postgresql_database_without_its_revision_is_behind_and_refused(
     database: BotDatabase,
 ) -> None:
     await (await database.open()).close()
