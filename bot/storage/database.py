@@ -511,6 +511,8 @@ class Database:
         /health; the writes' own trouble is ``write_fault``)."""
         try:
             await self._rows("SELECT 1")
+        except StorageError as exc:
+            return f"database {self.name}: {exc}"
         except Exception as exc:
             return f"database {self.name}: {type(exc).__name__}: {exc}"
         return None
@@ -639,6 +641,7 @@ class Database:
         if job.again:
             self._trying_again -= 1
         fault = is_database_fault(error)
+        error = self._for_caller(error)
         if fault:
             kept = len(self._kept) + self._trying_again + job.retry
             self._faults.failure(error, kept=kept, new=not job.again)
@@ -648,6 +651,11 @@ class Database:
         if not job.future.done():
             job.future.set_exception(error)
         return fault
+
+    def _for_caller(self, error: BaseException) -> BaseException:
+        """The error a write's caller gets: on SQLite, sqlite3's own (callers catch
+        sqlite3.Error, or StorageError)."""
+        return error
 
     def _keep(self, job: _Job) -> None:
         insort(self._kept, job, key=lambda kept: kept.seq)

@@ -8,6 +8,8 @@ engine on asyncpg.
 * Reads go through the pool, one connection each, in parallel with the writer.
 * The server refused or lost the connection: a database fault (bot.storage.faults), so the
   questions and votes are kept and written once it answers again, as on a failing disk.
+* Errors reach callers as StorageError (one line; the driver's error as its cause), never as
+  SQLAlchemy's or asyncpg's own: code above the storage catches one kind on either engine.
 * Imported only when DATABASE_URL names PostgreSQL: the default start loads no SQLAlchemy.
 """
 
@@ -178,9 +180,21 @@ class PostgresStorage(Storage):
     async def _rows(self, sql: str, parameters: Parameters | None = None) -> list[Row]:
         if self._closing is not None and self._closing.done():
             raise StorageClosed(f"{self.name}: the database is closed")
-        async with self._engine.connect() as connection:
-            result = await connection.execute(self._statements(sql), parameters or {})
-            return list(result.mappings().fetchall())
+        try:
+            async with self._engine.connect() as connection:
+                result = await connection.execute(self._statements(sql), parameters or {})
+                return list(result.mappings().fetchall())
+        except Exception as exc:
+            raise self._for_caller(exc) from exc
+
+    def _for_caller(self, error: BaseException) -> BaseException:
+        """A StorageError in one line (SQLAlchemy's message runs on with the statement), the
+        driver's error as its cause: callers catch StorageError whatever the engine."""
+        if isinstance(error, StorageError):
+            return error
+        wrapped = StorageError(describe(error))
+        wrapped.__cause__ = error
+        return wrapped
 
     def _stop_background(self) -> None:
         """Nothing runs in the background: the server checkpoints itself."""

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from bot.engine.matcher import Decision
-from bot.storage import Storage, WriteDeferred
+from bot.storage import Storage, StorageError, WriteDeferred
 from tests.support.databases import BotDatabase
 from tests.support.tcp_proxy import TcpProxy
 
@@ -94,6 +94,8 @@ async def test_a_question_asked_while_postgresql_is_unreachable_is_kept_and_writ
         problem = await storage.ping()
         assert problem is not None
         assert "\n" not in problem
+        with pytest.raises(StorageError):  # a read: one kind of error, whatever the engine
+            await storage.recent_questions(1)
 
         await proxy.start()  # back
         await storage.record_question(1, "sau", ANSWER)
