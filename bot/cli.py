@@ -1,4 +1,7 @@
-"""Command line: `python -m bot [run|webhook|chat|ask|eval|check|stats|unanswered|import]`."""
+"""Command line: `python -m bot COMMAND`.
+
+Commands: run, webhook, chat, ask, eval, check, stats, unanswered, import, migrate.
+"""
 
 from __future__ import annotations
 
@@ -129,7 +132,7 @@ def cmd_eval(assistant: Assistant, path: Path, out: TextIO) -> int:
 
 
 async def _read_stats(settings: Settings) -> Stats:
-    storage = await Storage.open(settings.data_dir, retention_days=settings.retention_days)
+    storage = await Storage.connect(settings.database, retention_days=settings.retention_days)
     try:
         return await storage.stats(zone=settings.zone)
     finally:
@@ -137,15 +140,30 @@ async def _read_stats(settings: Settings) -> Stats:
 
 
 async def _read_unanswered(settings: Settings, days: int) -> list[QuestionRecord]:
-    storage = await Storage.open(settings.data_dir, retention_days=settings.retention_days)
+    storage = await Storage.connect(settings.database, retention_days=settings.retention_days)
     try:
         return await storage.unanswered(days=days)
     finally:
         await storage.close()
 
 
+def cmd_migrate(settings: Settings, out: TextIO) -> int:
+    """Apply the migrations the database lacks; one line with the revision it is at."""
+    from bot.storage.location import display
+    from bot.storage.upgrade import migrate_database
+
+    try:
+        revision = asyncio.run(migrate_database(settings.database))
+    except StorageError as exc:
+        print(texts.DATABASE_UNAVAILABLE.format(error=exc), file=sys.stderr)
+        return EXIT_CONFIG
+    out.write(texts.MIGRATED.format(database=display(settings.database), revision=revision) + "\n")
+    return 0
+
+
 def cmd_stats(settings: Settings, knowledge: Knowledge, out: TextIO) -> int:
-    """The figures of the database in DATA_DIR (created empty if missing)."""
+    """The figures of the database (DATABASE_URL, else DATA_DIR's; a new SQLite file is created
+    empty)."""
     try:
         stats = asyncio.run(_read_stats(settings))
     except StorageError as exc:
@@ -210,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ck = sub.add_parser("check", help="validate the knowledge file")
     ck.add_argument("path", nargs="?", type=Path, help="knowledge file (default KNOWLEDGE_FILE)")
-    sub.add_parser("stats", help="figures from the database in DATA_DIR")
+    sub.add_parser("stats", help="figures from the database")
     un = sub.add_parser("unanswered", help="questions the bot could not answer, grouped")
     un.add_argument("--days", type=_positive_int, default=30, help="look back N days (30)")
     un.add_argument("--csv", metavar="FILE", help="also write one row per question ('-': stdout)")
@@ -219,6 +237,7 @@ def parser() -> argparse.ArgumentParser:
     im.add_argument("--out", type=Path, required=True, metavar="FILE", help="the draft to write")
     im.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     im.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for a URL (15)")
+    sub.add_parser("migrate", help="bring the database (DATABASE_URL) to this version's schema")
     return p
 
 
@@ -237,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     try:
         settings = load_settings()
+        if args.command == "migrate":  # needs no knowledge file
+            return cmd_migrate(settings, sys.stdout)
         assistant = build_assistant(
             settings, getattr(args, "knowledge", None) or getattr(args, "path", None)
         )

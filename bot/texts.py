@@ -245,6 +245,8 @@ CONFIG_NO_WEBHOOK_URL = (
 )
 CONFIG_TOKEN_REJECTED = "Cấu hình không hợp lệ: BOT_TOKEN: Telegram từ chối token này"
 CONFIG_DATA_DIR = "Cấu hình không hợp lệ: DATA_DIR: không mở được cơ sở dữ liệu ({reason})"
+CONFIG_DATABASE_URL = "Cấu hình không hợp lệ: DATABASE_URL: không mở được cơ sở dữ liệu ({reason})"
+MIGRATED = "Cơ sở dữ liệu {database}: phiên bản {revision}, mới nhất"
 CONFIG_DATA_DIR_BUSY = (
     "Cấu hình không hợp lệ: DATA_DIR: thư mục {path} đang được một bot khác sử dụng (tiến trình "
     "{pid}); mỗi thư mục dữ liệu chỉ dành cho một bot đang chạy"

@@ -9,6 +9,7 @@ import pytest
 
 from bot.storage import Storage
 from bot.telegram.aiogram_import import import_aiogram
+from tests.support.databases import ENGINES, BotDatabase, postgres_test_database, sqlite_database
 from tests.support.services import postgres_database, redis_prefix
 
 # Before any test module imports aiogram: the tests see aiogram as `python -m bot run` does.
@@ -23,6 +24,22 @@ async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
         yield db
     finally:
         await db.close()
+
+
+@pytest.fixture(params=ENGINES)
+def database_engine(request: pytest.FixtureRequest, tmp_path: Path) -> BotDatabase:
+    """A new database, once on SQLite and once on PostgreSQL (not migrated yet)."""
+    if request.param == "postgresql":
+        return BotDatabase("postgresql", request.getfixturevalue("postgres_url"))
+    return sqlite_database(tmp_path / "data")
+
+
+@pytest.fixture
+async def database(database_engine: BotDatabase) -> BotDatabase:
+    """An empty database at the head revision, once on SQLite and once on PostgreSQL."""
+    if database_engine.engine == "postgresql":
+        return await postgres_test_database(database_engine.url)
+    return database_engine
 
 
 @pytest.fixture

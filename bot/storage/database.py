@@ -1,9 +1,11 @@
-"""The connection to the bot's database: SQLite driven by aiosqlite, migrations, the writer.
+"""The writer every write goes through, and the SQLite engine under it (bot.storage.postgres
+puts PostgreSQL under the same writer).
 
 * One file, ``<DATA_DIR>/bot.sqlite3``, in WAL mode with ``synchronous=NORMAL``: a committed
   transaction survives the process being killed. Readers never wait for the writer.
-* Schema changes are numbered migrations (``MIGRATIONS``); ``PRAGMA user_version`` says how
-  many have been applied, and open() applies the rest, each in one transaction.
+* Schema changes are Alembic revisions (bot/storage/migrations, applied by ``python -m bot
+  migrate``); open() only checks the file is at the head (a new file is created at it).
+  ``MIGRATIONS`` is the frozen history from before Alembic, under ``PRAGMA user_version``.
 * Every write goes through one writer task that commits whatever has been queued so far in
   one transaction (group commit), then answers each caller. A caller's ``await`` returns
   only after its row is committed, so a reply sent after ``record_question`` means the
@@ -44,18 +46,52 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import aiosqlite
 
+from bot.storage import revisions
+from bot.storage.database_errors import StorageClosed as StorageClosed
+from bot.storage.database_errors import StorageError as StorageError
+from bot.storage.database_errors import WriteDeferred as WriteDeferred
 from bot.storage.faults import FaultLog, WriteFault, is_database_fault
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_Parameters = Sequence[object] | Mapping[str, object]
+Parameters = Mapping[str, Any]
+
+
+class Row(Protocol):
+    """A row read: its columns by name (sqlite3.Row, or SQLAlchemy's RowMapping)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class Cursor(Protocol):
+    """What a statement in a write job returns: sqlite3's cursor, or its PostgreSQL twin."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Tx(Protocol):
+    """The transaction a write job runs in: a sqlite3 connection on SQLite, an adapter over a
+    SQLAlchemy connection on PostgreSQL. Statements use ``:name`` parameters and the SQL both
+    engines run, so each query is written once."""
+
+    def execute(self, sql: str, parameters: Parameters = ..., /) -> Cursor: ...
+
 
 DATABASE_NAME = "bot.sqlite3"
+SALT_INSERT = (
+    "INSERT INTO meta (key, value) VALUES ('user_key_salt', :salt) ON CONFLICT (key) DO NOTHING"
+)
+SALT_SELECT = "SELECT value FROM meta WHERE key = 'user_key_salt'"
 DAY = 86_400.0
 BUSY_TIMEOUT_MS = 10_000
 USER_KEY_CACHE = 10_000  # users whose pseudonymous key is kept (about 1.5 MB)
@@ -67,8 +103,8 @@ RETRY_FIRST = 1.0  # seconds before the kept writes are tried again; doubled eac
 RETRY_MAX = 60.0  # …up to this
 
 
-# Migration n (1-based) is MIGRATIONS[n - 1]. Never edit an applied migration: append a new
-# script, e.g. MIGRATIONS.append("ALTER TABLE questions ADD COLUMN language TEXT;").
+# The SQLite-only history before Alembic: migration n (1-based) is MIGRATIONS[n - 1]. Frozen:
+# Alembic's revision 0001 equals its end; new changes are Alembic revisions.
 MIGRATION_1 = """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -176,22 +212,9 @@ MIGRATIONS: list[str] = [
 ]
 
 
-class StorageError(Exception):
-    """The database cannot be used; the message names the file."""
-
-
-class StorageClosed(StorageError):
-    """A write was attempted after close()."""
-
-
-class WriteDeferred(StorageError):
-    """The database cannot be written now; the write is kept and will be tried again. The
-    caller goes on without its result."""
-
-
 @dataclass(slots=True)
 class _Job:
-    run: Callable[[sqlite3.Connection], Any]
+    run: Callable[[Tx], Any]
     savepoint: bool  # more than one statement: undo them together if one fails
     future: asyncio.Future[Any] = field(repr=False)
     heavy: bool = False  # may touch many rows: run it in the writer's thread
@@ -245,7 +268,8 @@ def _user_version(db: sqlite3.Connection) -> int:
 
 
 def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> int:
-    """Apply the migrations the database lacks, each in its own transaction; the new version."""
+    """Apply the SQLite-only migrations (the history before Alembic) the database lacks, each in
+    its own transaction; the new version."""
     while True:
         version = _user_version(db)
         if version > len(migrations):
@@ -271,10 +295,74 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> int:
             log.info("database migrated to schema version %d", target)
 
 
+ALEMBIC_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS alembic_version (
+    version_num VARCHAR(32) NOT NULL,
+    CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
+)
+"""
+
+
+def sqlite_revision(db: sqlite3.Connection) -> str | None:
+    """The Alembic revision recorded in the file; None if it has none (pre-Alembic or new)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alembic_version'").fetchone():
+        row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        return None if row is None else str(row[0])
+    return None
+
+
+def stamp_baseline(db: sqlite3.Connection) -> None:
+    """Record Alembic's baseline in a file the SQLite-only migrations brought to their end (what
+    ``alembic stamp`` writes, without loading Alembic)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute(ALEMBIC_VERSION_TABLE)
+        if sqlite_revision(db) is None:
+            db.execute(
+                "INSERT INTO alembic_version (version_num) VALUES (:rev)",
+                {"rev": revisions.BASELINE},
+            )
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def check_sqlite_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Start-up: the file must be at the head revision; a new (empty) file is created at it, so
+    the first start needs no ``migrate``. A file the previous release made (the last SQLite-only
+    version) is the baseline already: it is only stamped, so that upgrade needs no ``migrate``
+    either. Raises SchemaBehind / SchemaAhead."""
+    revision = sqlite_revision(db)
+    if revision is None:
+        version = _user_version(db)
+        if version > len(MIGRATIONS):
+            raise revisions.ahead(f"schema version {version} (SQLite)")
+        if version == len(MIGRATIONS):
+            stamp_baseline(db)
+            revisions.check(revisions.BASELINE)
+            return
+        if version or db.execute("SELECT 1 FROM sqlite_master").fetchone():
+            raise revisions.behind(f"schema version {version} (before {revisions.BASELINE})")
+        migrate(db, MIGRATIONS)
+        stamp_baseline(db)
+        if revisions.HEAD == revisions.BASELINE:
+            return
+        from bot.storage.upgrade import upgrade_sqlite
+
+        upgrade_sqlite(path)
+        revision = sqlite_revision(db)
+    revisions.check(revision)
+
+
 class Database:
-    """The connections, the writer and the read and write primitives the tables' classes use."""
+    """The writer and the read and write primitives the tables' classes use, on SQLite: the
+    connections, the writer's thread, the checkpoints. bot.storage.postgres replaces the
+    engine's part (``_transact``, ``_rows``, ``_stop_background``, ``_close_connections``)."""
 
     path: Path
+    name: str  # the database in log lines and errors: the file, or the URL without password
     retention_days: int
 
     def __init__(
@@ -289,12 +377,18 @@ class Database:
     ) -> None:
         """Use ``await Storage.open(...)``."""
         self.path = path
-        self.retention_days = retention_days
         self._db = writer
         self._busy_timeout = BUSY_TIMEOUT_MS  # as _connect_writer set it
         self._thread = thread
         self._reader = reader
         self._checkpointer = checkpointer
+        self._start(str(path), retention_days, salt)
+        self._checkpointing = asyncio.create_task(self._checkpoints(), name="storage-checkpoints")
+
+    def _start(self, name: str, retention_days: int, salt: bytes) -> None:
+        """The engine-independent part: the writer task and the kept writes."""
+        self.name = name
+        self.retention_days = retention_days
         self._salt = salt
         self._user_keys: dict[int, str] = {}
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue()
@@ -302,8 +396,7 @@ class Database:
         self._closing: asyncio.Future[None] | None = None
         self._writer = asyncio.create_task(self._write_loop(), name="storage-writer")
         self.transactions = 0  # write transactions committed (group commit at work)
-        self._checkpointing = asyncio.create_task(self._checkpoints(), name="storage-checkpoints")
-        self._faults = FaultLog(path)
+        self._faults = FaultLog(name)
         self._kept: list[_Job] = []  # writes the database refused, oldest first
         self._seq = itertools.count(1)
         self._trying_again = 0  # kept writes queued again and not yet settled
@@ -313,8 +406,14 @@ class Database:
 
     @classmethod
     async def open(cls, data_dir: Path, *, retention_days: int) -> Self:
-        """Create or upgrade ``<data_dir>/bot.sqlite3``, purge expired texts, start the writer."""
-        path = Path(data_dir) / DATABASE_NAME
+        """Open ``<data_dir>/bot.sqlite3`` (created if new), purge expired texts, start the
+        writer."""
+        return await cls.open_file(Path(data_dir) / DATABASE_NAME, retention_days=retention_days)
+
+    @classmethod
+    async def open_file(cls, path: Path, *, retention_days: int) -> Self:
+        """Open the SQLite database ``path`` (created at the head revision if new); SchemaBehind
+        or SchemaAhead if it is not at the revision this code needs."""
         # One thread owns the writing connection: a whole batch of writes is one hop to it.
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         loop = asyncio.get_running_loop()
@@ -328,12 +427,9 @@ class Database:
                 path.touch(mode=0o600)  # the WAL and shared-memory files get the same mode
             db = _connect_writer(path)
             try:
-                migrate(db, MIGRATIONS)
-                db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('user_key_salt', ?)",
-                    (secrets.token_hex(32),),
-                )
-                row = db.execute("SELECT value FROM meta WHERE key = 'user_key_salt'").fetchone()
+                check_sqlite_schema(db, path)
+                db.execute(SALT_INSERT, {"salt": secrets.token_hex(32)})
+                row = db.execute(SALT_SELECT).fetchone()
                 assert row is not None
                 return db, bytes.fromhex(row["value"])
             except BaseException:
@@ -350,6 +446,8 @@ class Database:
             if reader is not None:
                 await reader.close()
             thread.shutdown(wait=False)
+            if isinstance(exc, StorageError):  # SchemaBehind / SchemaAhead: keep the kind
+                raise type(exc)(f"{path}: {exc}") from exc
             if isinstance(exc, OSError | sqlite3.Error):
                 raise StorageError(f"{path}: {exc}") from exc
             raise
@@ -382,24 +480,42 @@ class Database:
             self._retrying.cancel()
         self._try_again()  # a last chance for the kept writes, before the writer stops
         self._queue.put_nowait(None)
-        self._checkpointing.cancel()
+        self._stop_background()
         try:
             await asyncio.wait([self._writer])  # never raises; the writer fails its own callers
         finally:
             if self._kept:
                 log.error(
                     "database %s: %d writes kept while it was failing are lost (%s)",
-                    self.path,
+                    self.name,
                     len(self._kept),
                     self._faults.error,
                 )
-            await asyncio.wait([self._checkpointing])
-            await self._checkpointer.close()
-            try:
-                await asyncio.get_running_loop().run_in_executor(self._thread, self._db.close)
-            finally:
-                self._thread.shutdown(wait=False)
-                await self._reader.close()
+            await self._close_connections()
+
+    def _stop_background(self) -> None:
+        """Closing: the engine's own background work stops (SQLite's checkpoints)."""
+        self._checkpointing.cancel()
+
+    async def _close_connections(self) -> None:
+        await asyncio.wait([self._checkpointing])
+        await self._checkpointer.close()
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._db.close)
+        finally:
+            self._thread.shutdown(wait=False)
+            await self._reader.close()
+
+    async def ping(self) -> str | None:
+        """None when the database answers a read; else one line saying what is wrong (for
+        /health; the writes' own trouble is ``write_fault``)."""
+        try:
+            await self._rows("SELECT 1")
+        except StorageError as exc:
+            return f"database {self.name}: {exc}"
+        except Exception as exc:
+            return f"database {self.name}: {type(exc).__name__}: {exc}"
+        return None
 
     async def _checkpoints(self) -> None:
         """Fold the WAL into the database every CHECKPOINT_INTERVAL seconds when there were
@@ -441,7 +557,7 @@ class Database:
 
     def _write(
         self,
-        run: Callable[[sqlite3.Connection], T],
+        run: Callable[[Tx], T],
         *,
         savepoint: bool = False,
         heavy: bool = False,
@@ -451,9 +567,9 @@ class Database:
         the database cannot be written, fail with WriteDeferred and keep the write to try
         again (the caller must not need its result)."""
         if self._closed:
-            raise StorageClosed(f"{self.path}: the database is closed")
+            raise StorageClosed(f"{self.name}: the database is closed")
         if self._writer.done():  # never expected: the writer catches every error
-            raise StorageError(f"{self.path}: the database writer has stopped")
+            raise StorageError(f"{self.name}: the database writer has stopped")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(run, savepoint, future, heavy, retry, next(self._seq)))
         return future
@@ -484,7 +600,7 @@ class Database:
                 job = self._queue.get_nowait()
                 if job is not None:
                     batch.append(job)
-            error = StorageClosed(f"{self.path}: the database writer has stopped")
+            error = StorageClosed(f"{self.name}: the database writer has stopped")
             for job in batch:
                 if not job.future.done():
                     job.future.set_exception(error)
@@ -493,12 +609,7 @@ class Database:
     async def _commit(self, batch: list[_Job]) -> None:
         """Run ``batch`` in one transaction; if that transaction fails, its writes one by one."""
         try:
-            outcomes = None if any(job.heavy for job in batch) else self._transaction_now(batch)
-            if outcomes is None:
-                loop = asyncio.get_running_loop()
-                outcomes = await loop.run_in_executor(
-                    self._thread, self._transaction_waiting, batch
-                )
+            outcomes = await self._transact(batch)
         except Exception as exc:
             cause = exc.__cause__ if isinstance(exc, _TransactionLost) else exc
             if len(batch) == 1:
@@ -530,15 +641,21 @@ class Database:
         if job.again:
             self._trying_again -= 1
         fault = is_database_fault(error)
+        error = self._for_caller(error)
         if fault:
             kept = len(self._kept) + self._trying_again + job.retry
             self._faults.failure(error, kept=kept, new=not job.again)
             if job.retry:
                 self._keep(job)
-                error = WriteDeferred(f"{self.path}: {error}; kept to be written later")
+                error = WriteDeferred(f"{self.name}: {error}; kept to be written later")
         if not job.future.done():
             job.future.set_exception(error)
         return fault
+
+    def _for_caller(self, error: BaseException) -> BaseException:
+        """The error a write's caller gets: on SQLite, sqlite3's own (callers catch
+        sqlite3.Error, or StorageError)."""
+        return error
 
     def _keep(self, job: _Job) -> None:
         insort(self._kept, job, key=lambda kept: kept.seq)
@@ -586,6 +703,15 @@ class Database:
             if self._kept and not self._closed:
                 self._try_again()
             delay = self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
+
+    async def _transact(self, batch: list[_Job]) -> list[tuple[_Job, object, BaseException | None]]:
+        """The batch in one transaction: each job's result or error. Raises if the whole
+        transaction failed (nothing of it is written)."""
+        outcomes = None if any(job.heavy for job in batch) else self._transaction_now(batch)
+        if outcomes is None:
+            loop = asyncio.get_running_loop()
+            outcomes = await loop.run_in_executor(self._thread, self._transaction_waiting, batch)
+        return outcomes
 
     def _transaction_now(
         self, batch: list[_Job]
@@ -645,12 +771,12 @@ class Database:
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def _rows(self, sql: str, parameters: _Parameters = ()) -> list[sqlite3.Row]:
+    async def _rows(self, sql: str, parameters: Parameters | None = None) -> list[Row]:
         if self._closing is not None and self._closing.done():
-            raise StorageClosed(f"{self.path}: the database is closed")
-        return list(await self._reader.execute_fetchall(sql, parameters))
+            raise StorageClosed(f"{self.name}: the database is closed")
+        return list(await self._reader.execute_fetchall(sql, parameters or {}))
 
-    async def _one(self, sql: str, parameters: _Parameters = ()) -> sqlite3.Row | None:
+    async def _one(self, sql: str, parameters: Parameters | None = None) -> Row | None:
         rows = await self._rows(sql, parameters)
         return rows[0] if rows else None
 

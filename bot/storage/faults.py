@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,15 +44,43 @@ DATABASE_FAULT_CODES = frozenset(
 )
 
 
+# PostgreSQL's SQLSTATE classes that are about the server, not the statement: the connection
+# (08), no room or memory (53), the server shutting down or starting (57), I/O (58).
+SERVER_FAULT_CLASSES = frozenset({"08", "53", "57", "58"})
+
+
 def is_database_fault(error: BaseException) -> bool:
     """Whether ``error`` says the database cannot be written, rather than that this write is
     wrong. (Extended result codes carry the primary code in their low byte.)"""
     code = getattr(error, "sqlite_errorcode", None)
-    return (
-        isinstance(error, sqlite3.Error)
-        and code is not None
-        and code & 0xFF in (DATABASE_FAULT_CODES)
-    )
+    if isinstance(error, sqlite3.Error):
+        return code is not None and code & 0xFF in DATABASE_FAULT_CODES
+    return _is_server_fault(error)
+
+
+def _is_server_fault(error: BaseException) -> bool:
+    """PostgreSQL: the server refused or lost the connection, or cannot write. Its errors come
+    wrapped (SQLAlchemy's around the driver's), so the whole chain is looked at."""
+    # Loaded only where PostgreSQL is used; an error of its kind implies it is loaded.
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    seen: set[int] = set()
+    chain: list[BaseException | None] = [error]
+    while chain:
+        current = chain.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError | TimeoutError):  # refused, reset, unreachable
+            return True
+        if sqlalchemy_exc is not None and isinstance(current, sqlalchemy_exc.DBAPIError):
+            if current.connection_invalidated:
+                return True
+            chain.append(current.orig)
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate[:2] in SERVER_FAULT_CLASSES:
+            return True
+        chain += [current.__cause__, current.__context__]
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +107,7 @@ class FaultLog:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         *,
         interval: float = SUMMARY_INTERVAL,
         clock: Callable[[], float] = time.monotonic,

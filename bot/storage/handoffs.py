@@ -8,11 +8,10 @@ handoff has been closed longer than the retention period. The queue for the oper
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 
-from bot.storage.database import DAY, Database
+from bot.storage.database import DAY, Database, Row, Tx
 
 COPIES_KEPT = 7 * DAY  # how long an operator's message can be corrected in the customer's copy
 
@@ -30,7 +29,7 @@ class Handoff:
     timeout_notified: bool
 
 
-def _handoff(row: sqlite3.Row) -> Handoff:
+def _handoff(row: Row) -> Handoff:
     return Handoff(
         id=row["id"],
         chat_id=row["chat_id"],
@@ -68,7 +67,7 @@ class Handoffs(Database):
     async def _after_open(self) -> None:
         await super()._after_open()
 
-        def take_flag(db: sqlite3.Connection) -> bool:
+        def take_flag(db: Tx) -> bool:
             cursor = db.execute("DELETE FROM meta WHERE key = 'unclaimed_topics'")
             return cursor.rowcount == 1
 
@@ -83,9 +82,13 @@ class Handoffs(Database):
             return 0
         self._unclaimed_topics = False
 
-        def claim(db: sqlite3.Connection) -> int:
+        def claim(db: Tx) -> int:
+            # Skips a topic the group already has (by topic or by chat), as UPDATE OR IGNORE did.
             return db.execute(
-                "UPDATE OR IGNORE topics SET group_id = ? WHERE group_id IS NULL", (group_id,)
+                "UPDATE topics SET group_id = :group_id WHERE group_id IS NULL"
+                " AND NOT EXISTS (SELECT 1 FROM topics AS t WHERE t.group_id = :group_id"
+                "   AND (t.topic_id = topics.topic_id OR t.chat_id = topics.chat_id))",
+                {"group_id": group_id},
             ).rowcount
 
         return await self._write(claim)
@@ -93,28 +96,36 @@ class Handoffs(Database):
     async def topic_for(self, group_id: int, chat_id: int) -> int | None:
         """The chat's topic in the operators' group ``group_id``, if the bot opened one."""
         row = await self._one(
-            "SELECT topic_id FROM topics WHERE group_id = ? AND chat_id = ?", (group_id, chat_id)
+            "SELECT topic_id FROM topics WHERE group_id = :group_id AND chat_id = :chat_id",
+            {"group_id": group_id, "chat_id": chat_id},
         )
         return None if row is None else int(row["topic_id"])
 
     async def chat_for_topic(self, group_id: int, topic_id: int) -> int | None:
         """The customer's chat of a topic the bot opened in ``group_id`` (None for any other)."""
         row = await self._one(
-            "SELECT chat_id FROM topics WHERE group_id = ? AND topic_id = ?", (group_id, topic_id)
+            "SELECT chat_id FROM topics WHERE group_id = :group_id AND topic_id = :topic_id",
+            {"group_id": group_id, "topic_id": topic_id},
         )
         return None if row is None else int(row["chat_id"])
 
     async def set_topic(self, group_id: int, chat_id: int, topic_id: int) -> None:
         """The chat's topic in the operators' group ``group_id``, replacing an old one."""
 
-        def upsert(db: sqlite3.Connection) -> None:
+        values = {"group_id": group_id, "topic_id": topic_id, "chat_id": chat_id}
+
+        def upsert(db: Tx) -> None:
             db.execute(
-                "DELETE FROM topics WHERE group_id = ? AND (topic_id = ? OR chat_id = ?)",
-                (group_id, topic_id, chat_id),
+                "DELETE FROM topics WHERE group_id = :group_id AND topic_id = :topic_id"
+                " AND chat_id != :chat_id",
+                values,
             )
+            # An upsert, not delete-then-insert: two instances setting it at once both succeed.
             db.execute(
-                "INSERT INTO topics (group_id, topic_id, chat_id) VALUES (?, ?, ?)",
-                (group_id, topic_id, chat_id),
+                "INSERT INTO topics (group_id, topic_id, chat_id)"
+                " VALUES (:group_id, :topic_id, :chat_id)"
+                " ON CONFLICT (group_id, chat_id) DO UPDATE SET topic_id = excluded.topic_id",
+                values,
             )
 
         await self._write(upsert, savepoint=True)
@@ -127,12 +138,20 @@ class Handoffs(Database):
         when = time.time() if at is None else at
         forget_before = when - min(COPIES_KEPT, self.retention_days * DAY)
 
-        def insert(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM operator_copies WHERE at < ?", (forget_before,))
+        def insert(db: Tx) -> None:
+            db.execute("DELETE FROM operator_copies WHERE at < :before", {"before": forget_before})
             db.execute(
-                "INSERT OR REPLACE INTO operator_copies (group_id, message_id, chat_id, copy_id,"
-                " at) VALUES (?, ?, ?, ?, ?)",
-                (group_id, message_id, chat_id, copy_id, when),
+                "INSERT INTO operator_copies (group_id, message_id, chat_id, copy_id, at)"
+                " VALUES (:group_id, :message_id, :chat_id, :copy_id, :at)"
+                " ON CONFLICT (group_id, message_id) DO UPDATE SET chat_id = excluded.chat_id,"
+                " copy_id = excluded.copy_id, at = excluded.at",
+                {
+                    "group_id": group_id,
+                    "message_id": message_id,
+                    "chat_id": chat_id,
+                    "copy_id": copy_id,
+                    "at": when,
+                },
             )
 
         await self._write(insert, savepoint=True)
@@ -140,29 +159,30 @@ class Handoffs(Database):
     async def copy_of(self, group_id: int, message_id: int) -> tuple[int, int] | None:
         """(customer's chat, copy id) of an operator's relayed message, if still known."""
         row = await self._one(
-            "SELECT chat_id, copy_id FROM operator_copies WHERE group_id = ? AND message_id = ?",
-            (group_id, message_id),
+            "SELECT chat_id, copy_id FROM operator_copies"
+            " WHERE group_id = :group_id AND message_id = :message_id",
+            {"group_id": group_id, "message_id": message_id},
         )
         return None if row is None else (int(row["chat_id"]), int(row["copy_id"]))
 
     async def add_relay(self, chat_id: int, kind: str, payload: str) -> int:
         """Queue something for the operators' group (kept until ``relay_done``); its id."""
 
-        def insert(db: sqlite3.Connection) -> int:
-            cursor = db.execute(
-                "INSERT INTO operator_relays (chat_id, kind, payload) VALUES (?, ?, ?)",
-                (chat_id, kind, payload),
-            )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+        def insert(db: Tx) -> int:
+            row = db.execute(
+                "INSERT INTO operator_relays (chat_id, kind, payload)"
+                " VALUES (:chat_id, :kind, :payload) RETURNING id",
+                {"chat_id": chat_id, "kind": kind, "payload": payload},
+            ).fetchone()
+            return int(row["id"])
 
         return await self._write(insert)
 
     async def relay_done(self, relay_id: int) -> None:
         """Sent (or given up, and logged): off the queue."""
 
-        def delete(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM operator_relays WHERE id = ?", (relay_id,))
+        def delete(db: Tx) -> None:
+            db.execute("DELETE FROM operator_relays WHERE id = :id", {"id": relay_id})
 
         await self._write(delete)
 
@@ -178,18 +198,20 @@ class Handoffs(Database):
         opened_at = time.time() if at is None else at
         key = self.user_key(user_id)
 
-        def open_one(db: sqlite3.Connection) -> Handoff:
-            select = (
-                f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE chat_id = ? AND status != 'closed'"
+        def open_one(db: Tx) -> Handoff:
+            # ON CONFLICT on the partial index: when two instances open one at once, the second
+            # waits for the first's commit and then finds its handoff.
+            db.execute(
+                "INSERT INTO handoffs (chat_id, user_key, status, opened_at)"
+                " VALUES (:chat_id, :user_key, 'waiting', :opened_at)"
+                " ON CONFLICT (chat_id) WHERE status != 'closed' DO NOTHING",
+                {"chat_id": chat_id, "user_key": key, "opened_at": opened_at},
             )
-            row = db.execute(select, (chat_id,)).fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO handoffs (chat_id, user_key, status, opened_at)"
-                    " VALUES (?, ?, 'waiting', ?)",
-                    (chat_id, key, opened_at),
-                )
-                row = db.execute(select, (chat_id,)).fetchone()
+            row = db.execute(
+                f"SELECT {_HANDOFF_COLUMNS} FROM handoffs"
+                " WHERE chat_id = :chat_id AND status != 'closed'",
+                {"chat_id": chat_id},
+            ).fetchone()
             assert row is not None
             return _handoff(row)
 
@@ -198,8 +220,9 @@ class Handoffs(Database):
     async def current_handoff(self, chat_id: int) -> Handoff | None:
         """The chat's open handoff (waiting or active), if any."""
         row = await self._one(
-            f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE chat_id = ? AND status != 'closed'",
-            (chat_id,),
+            f"SELECT {_HANDOFF_COLUMNS} FROM handoffs"
+            " WHERE chat_id = :chat_id AND status != 'closed'",
+            {"chat_id": chat_id},
         )
         return None if row is None else _handoff(row)
 
@@ -213,7 +236,7 @@ class Handoffs(Database):
 
     async def handoff(self, handoff_id: int) -> Handoff | None:
         row = await self._one(
-            f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE id = ?", (handoff_id,)
+            f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE id = :id", {"id": handoff_id}
         )
         return None if row is None else _handoff(row)
 
@@ -221,11 +244,11 @@ class Handoffs(Database):
         """An operator answered: the first time, record when; the handoff becomes active."""
         when = time.time() if at is None else at
 
-        def update(db: sqlite3.Connection) -> None:
+        def update(db: Tx) -> None:
             db.execute(
-                "UPDATE handoffs SET first_reply_at = COALESCE(first_reply_at, ?),"
-                " status = 'active' WHERE id = ? AND status != 'closed'",
-                (when, handoff_id),
+                "UPDATE handoffs SET first_reply_at = COALESCE(first_reply_at, :at),"
+                " status = 'active' WHERE id = :id AND status != 'closed'",
+                {"at": when, "id": handoff_id},
             )
 
         await self._write(update)
@@ -234,16 +257,11 @@ class Handoffs(Database):
         """Close an open handoff; the closed handoff, or None if it was not open."""
         when = time.time() if at is None else at
 
-        def close_one(db: sqlite3.Connection) -> Handoff | None:
-            cursor = db.execute(
-                "UPDATE handoffs SET status = 'closed', closed_at = ?"
-                " WHERE id = ? AND status != 'closed'",
-                (when, handoff_id),
-            )
-            if cursor.rowcount != 1:
-                return None
+        def close_one(db: Tx) -> Handoff | None:
             row = db.execute(
-                f"SELECT {_HANDOFF_COLUMNS} FROM handoffs WHERE id = ?", (handoff_id,)
+                "UPDATE handoffs SET status = 'closed', closed_at = :at"
+                f" WHERE id = :id AND status != 'closed' RETURNING {_HANDOFF_COLUMNS}",
+                {"at": when, "id": handoff_id},
             ).fetchone()
             return None if row is None else _handoff(row)
 
@@ -254,11 +272,11 @@ class Handoffs(Database):
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             return False
 
-        def update(db: sqlite3.Connection) -> bool:
+        def update(db: Tx) -> bool:
             cursor = db.execute(
-                "UPDATE handoffs SET rating = ?"
-                " WHERE id = ? AND status = 'closed' AND rating IS NULL",
-                (rating, handoff_id),
+                "UPDATE handoffs SET rating = :rating"
+                " WHERE id = :id AND status = 'closed' AND rating IS NULL",
+                {"rating": rating, "id": handoff_id},
             )
             return cursor.rowcount == 1
 
@@ -268,14 +286,16 @@ class Handoffs(Database):
         """Handoffs still without an operator reply, opened before, whose user was not told."""
         rows = await self._rows(
             f"SELECT {_HANDOFF_COLUMNS} FROM handoffs"
-            " WHERE status = 'waiting' AND timeout_notified = 0 AND opened_at < ?"
+            " WHERE status = 'waiting' AND timeout_notified = 0 AND opened_at < :before"
             " ORDER BY opened_at, id",
-            (opened_before,),
+            {"before": opened_before},
         )
         return [_handoff(row) for row in rows]
 
     async def mark_timeout_notified(self, handoff_id: int) -> None:
-        def update(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE handoffs SET timeout_notified = 1 WHERE id = ?", (handoff_id,))
+        def update(db: Tx) -> None:
+            db.execute(
+                "UPDATE handoffs SET timeout_notified = 1 WHERE id = :id", {"id": handoff_id}
+            )
 
         await self._write(update)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.engine.matcher import Decision
-from bot.storage.database import DAY, Database, StorageClosed
+from bot.storage.database import DAY, Database, Row, StorageClosed, Tx
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ class QuestionRecord:
     best_guess: str | None  # decision.intent, else first suggestion, else top of the ranking
 
 
-def _record(row: sqlite3.Row) -> QuestionRecord:
+def _record(row: Row) -> QuestionRecord:
     return QuestionRecord(
         id=row["id"],
         at=row["at"],
@@ -75,24 +74,24 @@ class Questions(Database):
         """Store a question and the bot's decision; the row id, once committed. WriteDeferred
         when the database cannot be written: the question is kept and written later, and the
         caller answers without its id."""
-        values = (
-            time.time() if at is None else at,
-            self.user_key(user_id),
-            text[:MAX_TEXT],
-            decision.action,
-            decision.intent if decision.action == "answer" else None,
-            float(decision.confidence),
-            best_guess(decision),
-        )
+        values = {
+            "at": time.time() if at is None else at,
+            "user_key": self.user_key(user_id),
+            "text": text[:MAX_TEXT],
+            "action": decision.action,
+            "intent": decision.intent if decision.action == "answer" else None,
+            "confidence": float(decision.confidence),
+            "best_guess": best_guess(decision),
+        }
 
-        def insert(db: sqlite3.Connection) -> int:
-            cursor = db.execute(
+        def insert(db: Tx) -> int:
+            row = db.execute(
                 "INSERT INTO questions (at, user_key, text, action, intent, confidence,"
-                " best_guess) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " best_guess) VALUES (:at, :user_key, :text, :action, :intent, :confidence,"
+                " :best_guess) RETURNING id",
                 values,
-            )
-            assert cursor.lastrowid is not None
-            return cursor.lastrowid
+            ).fetchone()
+            return int(row["id"])
 
         return await self._write(insert, retry=True)
 
@@ -110,19 +109,28 @@ class Questions(Database):
         False (nothing stored) when this person has voted on this question already (a double
         tap, or the old keyboard on a second device). WriteDeferred when the database cannot be
         written: the vote is kept and written later (still only once)."""
-        key = self.user_key(user_id)
-        values = (time.time() if at is None else at, key, intent, int(up))
+        values = {
+            "at": time.time() if at is None else at,
+            "user_key": self.user_key(user_id),
+            "intent": intent,
+            "up": int(up),
+            "question_id": question_id,
+        }
 
-        def insert(db: sqlite3.Connection) -> bool:
+        def insert(db: Tx) -> bool:
             # Any other question id (a button from another database, someone else's question)
-            # is stored as no link: only a linked 👎 puts a question on /unanswered.
+            # is stored as no link: only a linked 👎 puts a question on /unanswered. The casts:
+            # PostgreSQL infers no type for a bare parameter in a SELECT list.
             cursor = db.execute(
                 "INSERT INTO votes (at, user_key, intent, up, question_id)"
-                " SELECT ?, ?, ?, ?, (SELECT id FROM questions WHERE id = ? AND user_key = ?"
-                "   AND action = 'answer' AND intent = ?)"
+                " SELECT CAST(:at AS DOUBLE PRECISION), CAST(:user_key AS TEXT),"
+                "   CAST(:intent AS TEXT), CAST(:up AS INTEGER),"
+                "   (SELECT id FROM questions WHERE id = :question_id AND user_key = :user_key"
+                "   AND action = 'answer' AND intent = :intent)"
                 " WHERE NOT EXISTS ("
-                "   SELECT 1 FROM votes WHERE question_id = ? AND user_key = ?)",
-                (*values, question_id, key, intent, question_id, key),
+                "   SELECT 1 FROM votes WHERE question_id = :question_id"
+                "   AND user_key = :user_key)",
+                values,
             )
             return cursor.rowcount == 1
 
@@ -133,24 +141,24 @@ class Questions(Database):
         ``intent``: a 👍/👎 on it counts only then. Callback data is the client's to write, so
         the question's row decides, not the button."""
         row = await self._one(
-            "SELECT 1 FROM questions"
-            " WHERE id = ? AND user_key = ? AND action = 'answer' AND intent = ?",
-            (question_id, self.user_key(user_id), intent),
+            "SELECT 1 FROM questions WHERE id = :id AND user_key = :user_key"
+            " AND action = 'answer' AND intent = :intent",
+            {"id": question_id, "user_key": self.user_key(user_id), "intent": intent},
         )
         return row is not None
 
     async def recent_questions(self, user_id: int, limit: int = 5) -> list[QuestionRecord]:
         """The user's last ``limit`` questions, newest last."""
         rows = await self._rows(
-            f"SELECT {_QUESTION_COLUMNS} FROM questions WHERE user_key = ?"
-            " ORDER BY id DESC LIMIT ?",
-            (self.user_key(user_id), limit),
+            f"SELECT {_QUESTION_COLUMNS} FROM questions WHERE user_key = :user_key"
+            " ORDER BY id DESC LIMIT :limit",
+            {"user_key": self.user_key(user_id), "limit": limit},
         )
         return [_record(row) for row in reversed(rows)]
 
     async def question(self, question_id: int) -> QuestionRecord | None:
         row = await self._one(
-            f"SELECT {_QUESTION_COLUMNS} FROM questions WHERE id = ?", (question_id,)
+            f"SELECT {_QUESTION_COLUMNS} FROM questions WHERE id = :id", {"id": question_id}
         )
         return None if row is None else _record(row)
 
@@ -163,14 +171,16 @@ class Questions(Database):
             return
         when = time.time() if at is None else at
 
-        def update(db: sqlite3.Connection) -> None:
+        def update(db: Tx) -> None:
             for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
+                chunk = {
+                    f"id{n}": question_id for n, question_id in enumerate(ids[start : start + 500])
+                }
+                marks = ", ".join(f":{name}" for name in chunk)
                 db.execute(
-                    "UPDATE questions SET assigned_intent = ?, assigned_at = ?"
+                    "UPDATE questions SET assigned_intent = :intent, assigned_at = :at"
                     f" WHERE id IN ({marks})",
-                    (intent, when, *chunk),
+                    {"intent": intent, "at": when, **chunk},
                 )
 
         await self._write(update, savepoint=len(ids) > 500, heavy=True)
@@ -181,14 +191,15 @@ class Questions(Database):
         question texts were deleted."""
         cutoff = (time.time() if now is None else now) - self.retention_days * DAY
 
-        def update(db: sqlite3.Connection) -> tuple[int, int]:
+        def update(db: Tx) -> tuple[int, int]:
             texts = db.execute(
-                "UPDATE questions SET text = NULL WHERE at < ? AND text IS NOT NULL", (cutoff,)
+                "UPDATE questions SET text = NULL WHERE at < :cutoff AND text IS NOT NULL",
+                {"cutoff": cutoff},
             ).rowcount
             chats = db.execute(
                 "UPDATE handoffs SET chat_id = 0"
-                " WHERE status = 'closed' AND closed_at < ? AND chat_id != 0",
-                (cutoff,),
+                " WHERE status = 'closed' AND closed_at < :cutoff AND chat_id != 0",
+                {"cutoff": cutoff},
             ).rowcount
             db.execute("DELETE FROM topics WHERE chat_id NOT IN (SELECT chat_id FROM handoffs)")
             return texts, chats
@@ -222,10 +233,10 @@ class Questions(Database):
         now = time.time() if now is None else now
         rows = await self._rows(
             f"SELECT {_QUESTION_COLUMNS} FROM questions AS q"
-            " WHERE q.at > ? AND q.at <= ? AND q.assigned_intent IS NULL"
+            " WHERE q.at > :since AND q.at <= :now AND q.assigned_intent IS NULL"
             " AND q.text IS NOT NULL AND (q.action != 'answer' OR EXISTS ("
             "   SELECT 1 FROM votes AS v WHERE v.question_id = q.id AND v.up = 0))"
             " ORDER BY q.at, q.id",
-            (now - days * DAY, now),
+            {"since": now - days * DAY, "now": now},
         )
         return [_record(row) for row in rows]

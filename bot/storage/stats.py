@@ -63,7 +63,7 @@ class StatsQueries(Database):
         """The figures for /stats; "today" starts at midnight in `zone` (None: the server's)."""
         now = time.time() if now is None else now
         since = now - STATS_DAYS * DAY
-        window = (since, now)
+        window = {"since": since, "now": now}
         counts = await self._one(
             """
             SELECT
@@ -91,12 +91,12 @@ class StatsQueries(Database):
         assert counts is not None
         votes = await self._rows(
             "SELECT intent, SUM(up) AS up, SUM(1 - up) AS down FROM votes"
-            " WHERE at > ? AND at <= ? GROUP BY intent ORDER BY COUNT(*) DESC, intent",
+            " WHERE at > :since AND at <= :now GROUP BY intent ORDER BY COUNT(*) DESC, intent",
             window,
         )
         waits = await self._rows(
             "SELECT first_reply_at - opened_at AS wait FROM handoffs"
-            " WHERE opened_at > ? AND opened_at <= ? AND first_reply_at IS NOT NULL",
+            " WHERE opened_at > :since AND opened_at <= :now AND first_reply_at IS NOT NULL",
             window,
         )
         return Stats(
@@ -107,13 +107,14 @@ class StatsQueries(Database):
             answered_7d=counts["answered"],
             suggested_7d=counts["suggested"],
             handed_off_7d=counts["handed_off"],
-            votes_7d=tuple(IntentVotes(r["intent"], r["up"], r["down"]) for r in votes),
+            votes_7d=tuple(IntentVotes(r["intent"], int(r["up"]), int(r["down"])) for r in votes),
             handoffs_opened_7d=counts["opened"],
             handoffs_closed_7d=counts["closed"],
             handoffs_open=counts["open_now"],
             median_first_reply=(
                 float(statistics.median(r["wait"] for r in waits)) if waits else None
             ),
-            average_rating=counts["rating"],
+            # PostgreSQL's AVG of integers is a Decimal
+            average_rating=None if counts["rating"] is None else float(counts["rating"]),
             ratings_7d=counts["ratings"],
         )

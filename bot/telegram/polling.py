@@ -43,7 +43,7 @@ UNREACHABLE = (TelegramNetworkError, TelegramServerError, TelegramRetryAfter)
 
 
 async def open_storage(settings: Settings) -> Storage:
-    return await Storage.open(settings.data_dir, retention_days=settings.retention_days)
+    return await Storage.connect(settings.database, retention_days=settings.retention_days)
 
 
 async def run_polling(settings: Settings, assistant: Assistant) -> None:

@@ -65,7 +65,8 @@ def serve(
         print(texts.CONFIG_UPDATES_CONFLICT.format(reason=exc.reason), file=sys.stderr)
         return EXIT_CONFIG
     except StorageError as exc:  # DATA_DIR missing rights, a full disk, a damaged file
-        print(texts.CONFIG_DATA_DIR.format(reason=exc), file=sys.stderr)
+        unusable = texts.CONFIG_DATABASE_URL if settings.database_url else texts.CONFIG_DATA_DIR
+        print(unusable.format(reason=exc), file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK

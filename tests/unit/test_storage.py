@@ -1,33 +1,45 @@
 """The database: schema migrations, privacy, round trips, group commit, retention, handoffs,
-and the figures behind the admin reports."""
+and the figures behind the admin reports. The tests taking ``storage`` or ``database`` run on
+SQLite and on PostgreSQL; those about the SQLite file itself (WAL, the writer's lock, a failing
+disk) on SQLite only."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy.exc
 
 import bot.storage.database
 from bot.engine.matcher import Decision
 from bot.storage import (
     DATABASE_NAME,
     DAY,
+    HEAD,
     MIGRATIONS,
     IntentVotes,
     QuestionRecord,
+    SchemaBehind,
     Stats,
     Storage,
     StorageClosed,
     StorageError,
+    Tx,
     WriteDeferred,
+    migrate,
 )
 from bot.storage.faults import SUMMARY_INTERVAL, FaultLog
+from bot.storage.upgrade import migrate_database
+from tests.support.databases import BotDatabase
 from tests.support.storage_faults import disk_full, writes_fail
 
 ANSWER = Decision("answer", "cso_role", 0.82, (), False, (("cso_role", 0.82), ("cmo_role", 0.4)))
@@ -41,9 +53,23 @@ HOUR = 3600.0
 OPS = -1001234567890  # the operators' forum group
 
 
+def constraint_violated(error: object) -> bool:
+    """A statement the database refused (a CHECK, a UNIQUE): sqlite3's own error on SQLite, a
+    StorageError caused by it on PostgreSQL."""
+    if isinstance(error, sqlite3.IntegrityError):
+        return True
+    return isinstance(error, StorageError) and isinstance(
+        error.__cause__, sqlalchemy.exc.IntegrityError
+    )
+
+
+# For the tests about the SQLite file itself: the ``storage``/``database`` fixtures on SQLite.
+sqlite_only = pytest.mark.parametrize("database_engine", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
-async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
-    db = await Storage.open(tmp_path, retention_days=90)
+async def storage(database: BotDatabase) -> AsyncIterator[Storage]:
+    db = await database.open(retention_days=90)
     yield db
     await db.close()
 
@@ -68,6 +94,7 @@ async def test_a_fresh_database_gets_every_migration_and_wal_mode(tmp_path: Path
         assert storage.path == data_dir / DATABASE_NAME
         assert storage.path.is_file()
         assert _sql(storage.path, "PRAGMA user_version") == [(len(MIGRATIONS),)]
+        assert _sql(storage.path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
         assert _sql(storage.path, "PRAGMA journal_mode") == [("wal",)]
         tables = {row[0] for row in _sql(storage.path, "SELECT name FROM sqlite_master")}
         assert {"meta", "questions", "votes", "topics", "handoffs"} <= tables
@@ -76,46 +103,82 @@ async def test_a_fresh_database_gets_every_migration_and_wal_mode(tmp_path: Path
         await storage.close()
 
 
-async def test_an_old_version_database_is_upgraded_and_keeps_its_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    old = await Storage.open(tmp_path, retention_days=90)
-    question_id = await old.record_question(7, "CSO là gì?", ANSWER)
-    key = old.user_key(7)
-    await old.close()
-    assert _sql(tmp_path / DATABASE_NAME, "PRAGMA user_version") == [(len(MIGRATIONS),)]
+SALT = "ab" * 32
 
-    migration_next = (
-        "ALTER TABLE questions ADD COLUMN language TEXT; UPDATE questions SET language = 'vi';"
-    )
-    monkeypatch.setattr(bot.storage.database, "MIGRATIONS", [*MIGRATIONS, migration_next])
+
+def _database_at_version(path: Path, version: int) -> int:
+    """A file as the bot made it before Alembic, at schema version ``version``, with the salt
+    of its users' keys and Lan's (user 7's) question; that question's id."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        assert migrate(db, MIGRATIONS[:version]) == version
+        db.execute("INSERT INTO meta (key, value) VALUES ('user_key_salt', ?)", (SALT,))
+        key = hmac.digest(bytes.fromhex(SALT), b"7", "sha256").hex()[:16]
+        cursor = db.execute(
+            "INSERT INTO questions (at, user_key, text, action, intent, confidence)"
+            " VALUES (?, ?, 'CSO là gì?', 'answer', 'cso_role', 0.8)",
+            (time.time(), key),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+
+@pytest.mark.parametrize("version", range(1, len(MIGRATIONS)))
+async def test_an_old_version_database_is_upgraded_by_migrate_and_keeps_its_data(
+    tmp_path: Path, version: int
+) -> None:
+    path = tmp_path / DATABASE_NAME
+    question_id = _database_at_version(path, version)
+
+    # The bot refuses to start on it, and says what to do.
+    with pytest.raises(SchemaBehind, match=r"schema version \d.*run `python -m bot migrate`"):
+        await Storage.open(tmp_path, retention_days=90)
+
+    assert await migrate_database(f"sqlite:///{path}") == HEAD
+    assert await migrate_database(f"sqlite:///{path}") == HEAD  # again: nothing to do
     new = await Storage.open(tmp_path, retention_days=90)
     try:
         record = await new.question(question_id)
         assert record is not None
         assert record.text == "CSO là gì?"
-        assert new.user_key(7) == key  # the salt survived the upgrade
+        assert [r.id for r in await new.recent_questions(7)] == [question_id]  # same salt
     finally:
         await new.close()
-    path = tmp_path / DATABASE_NAME
-    assert _sql(path, "PRAGMA user_version") == [(len(MIGRATIONS) + 1,)]
-    assert _sql(path, "SELECT text, language FROM questions") == [("CSO là gì?", "vi")]
+    assert _sql(path, "PRAGMA user_version") == [(len(MIGRATIONS),)]
+    assert _sql(path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+    assert _sql(path, "SELECT text FROM questions") == [("CSO là gì?",)]
 
 
-async def test_a_failing_migration_changes_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+async def test_a_database_of_the_last_sqlite_only_version_opens_as_it_is(
+    tmp_path: Path,
 ) -> None:
-    old = await Storage.open(tmp_path, retention_days=90)
-    await old.record_question(7, "CSO là gì?", ANSWER)
-    await old.close()
+    path = tmp_path / DATABASE_NAME
+    question_id = _database_at_version(path, len(MIGRATIONS))  # the release before Alembic
+
+    storage = await Storage.open(tmp_path, retention_days=90)  # no migrate needed
+    try:
+        record = await storage.question(question_id)
+        assert record is not None
+        assert record.text == "CSO là gì?"
+        assert [r.id for r in await storage.recent_questions(7)] == [question_id]
+    finally:
+        await storage.close()
+    assert _sql(path, "SELECT version_num FROM alembic_version") == [(HEAD,)]
+    assert await migrate_database(f"sqlite:///{path}") == HEAD  # nothing left to do
+
+
+def test_a_failing_migration_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / DATABASE_NAME
+    _database_at_version(path, len(MIGRATIONS) - 1)
 
     broken = "ALTER TABLE questions ADD COLUMN language TEXT; CREATE TABLE questions (x);"
-    monkeypatch.setattr(bot.storage.database, "MIGRATIONS", [*MIGRATIONS, broken])
-    with pytest.raises(StorageError, match="already exists"):
-        await Storage.open(tmp_path, retention_days=90)
+    with (
+        closing(sqlite3.connect(path, isolation_level=None)) as db,
+        pytest.raises(sqlite3.OperationalError, match="already exists"),
+    ):
+        migrate(db, [*MIGRATIONS[:-1], broken])
 
-    path = tmp_path / DATABASE_NAME
-    assert _sql(path, "PRAGMA user_version") == [(len(MIGRATIONS),)]
+    assert _sql(path, "PRAGMA user_version") == [(len(MIGRATIONS) - 1,)]
     columns = [row[1] for row in _sql(path, "PRAGMA table_info(questions)")]
     assert "language" not in columns
     assert _sql(path, "SELECT text FROM questions") == [("CSO là gì?",)]
@@ -300,6 +363,7 @@ async def texts_written(storage: Storage, count: int) -> list[object]:
     raise AssertionError(f"not {count} questions written")
 
 
+@sqlite_only
 async def test_a_question_the_database_cannot_take_is_kept_and_written_when_it_can(
     storage: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -323,6 +387,7 @@ async def test_a_question_the_database_cannot_take_is_kept_and_written_when_it_c
     assert storage.write_fault is None
 
 
+@sqlite_only
 async def test_the_writes_kept_are_bounded_and_the_oldest_are_given_up_first(
     storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -351,11 +416,12 @@ async def test_the_writes_kept_are_bounded_and_the_oldest_are_given_up_first(
 async def test_a_write_that_is_itself_wrong_is_not_kept_and_fails_as_before(
     storage: Storage,
 ) -> None:
-    def broken(db: sqlite3.Connection) -> None:
+    def broken(db: Tx) -> None:
         db.execute("INSERT INTO votes (at, user_key, intent, up) VALUES (0, 'k', 'x', 7)")
 
-    with pytest.raises(sqlite3.IntegrityError):  # the CHECK on `up`: would fail again
+    with pytest.raises(Exception) as refused:  # noqa: PT011  (the engine's own kind)
         await storage._write(broken, retry=True)
+    assert constraint_violated(refused.value)  # the CHECK on `up`: would fail again
     assert storage.write_fault is None
 
 
@@ -411,8 +477,8 @@ async def test_unanswered_looks_back_the_given_number_of_days(storage: Storage) 
 # -- retention ------------------------------------------------------------------------------
 
 
-async def test_purge_expired_deletes_old_texts_but_the_counts_stay(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path, retention_days=1)
+async def test_purge_expired_deletes_old_texts_but_the_counts_stay(database: BotDatabase) -> None:
+    storage = await database.open(retention_days=1)
     try:
         old = await storage.record_question(1, "lương cso bao nhiêu", HANDOFF, at=NOON - 3 * DAY)
         new = await storage.record_question(1, "CSO là gì?", ANSWER, at=NOON - HOUR)
@@ -434,8 +500,10 @@ async def test_purge_expired_deletes_old_texts_but_the_counts_stay(tmp_path: Pat
         await storage.close()
 
 
-async def test_purge_forgets_the_chats_of_conversations_closed_long_ago(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path, retention_days=1)
+async def test_purge_forgets_the_chats_of_conversations_closed_long_ago(
+    database: BotDatabase,
+) -> None:
+    storage = await database.open(retention_days=1)
     try:
         old = await storage.open_handoff(111, 111, at=NOON - 5 * DAY)
         await storage.set_topic(OPS, 111, 7)
@@ -463,12 +531,12 @@ async def test_purge_forgets_the_chats_of_conversations_closed_long_ago(tmp_path
         await storage.close()
 
 
-async def test_open_purges_expired_texts(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path, retention_days=90)
+async def test_open_purges_expired_texts(database: BotDatabase) -> None:
+    storage = await database.open()
     old = await storage.record_question(1, "từ lâu rồi", HANDOFF, at=NOON - 400 * DAY)
     await storage.close()
 
-    storage = await Storage.open(tmp_path, retention_days=90)
+    storage = await database.open()
     try:
         record = await storage.question(old)
         assert record is not None
@@ -478,9 +546,9 @@ async def test_open_purges_expired_texts(tmp_path: Path) -> None:
 
 
 async def test_run_retention_purges_in_the_background_until_closed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: BotDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    storage = await Storage.open(tmp_path, retention_days=1)
+    storage = await database.open(retention_days=1)
     old = await storage.record_question(1, "hôm kia", HANDOFF, at=NOON - 3 * DAY)
     purged = asyncio.Event()
     purge = storage.purge_expired
@@ -533,7 +601,7 @@ async def test_a_failing_write_fails_only_its_own_caller(storage: Storage) -> No
         storage.record_question(3, "ba", ANSWER),
         return_exceptions=True,
     )
-    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert constraint_violated(results[1])
     first, third = results[0], results[2]
     assert isinstance(first, int)
     assert isinstance(third, int)
@@ -542,10 +610,11 @@ async def test_a_failing_write_fails_only_its_own_caller(storage: Storage) -> No
     assert await storage.recent_questions(2) == []
 
 
+@sqlite_only
 async def test_when_sqlite_drops_the_whole_transaction_the_other_writes_are_retried(
     storage: Storage,
 ) -> None:
-    def lose_the_transaction(db: sqlite3.Connection) -> None:
+    def lose_the_transaction(db: Tx) -> None:
         db.execute("ROLLBACK")  # what SQLite does on a full disk or an I/O error
         raise sqlite3.OperationalError("database or disk is full")
 
@@ -566,8 +635,10 @@ async def test_when_sqlite_drops_the_whole_transaction_the_other_writes_are_retr
     assert storage.transactions == transactions + 2  # then one by one: two of three succeed
 
 
-async def test_close_commits_the_queued_writes_and_can_be_called_twice(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path, retention_days=90)
+async def test_close_commits_the_queued_writes_and_can_be_called_twice(
+    database: BotDatabase,
+) -> None:
+    storage = await database.open()
     pending = [
         asyncio.create_task(storage.record_question(1, f"câu {n}", ANSWER)) for n in range(20)
     ]
@@ -579,15 +650,15 @@ async def test_close_commits_the_queued_writes_and_can_be_called_twice(tmp_path:
     with pytest.raises(StorageClosed):
         await storage.record_question(1, "sau khi đóng", ANSWER)
 
-    storage = await Storage.open(tmp_path, retention_days=90)
+    storage = await database.open()
     try:
         assert [r.id for r in await storage.recent_questions(1, limit=50)] == ids
     finally:
         await storage.close()
 
 
-async def test_data_is_kept_across_close_and_reopen(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path, retention_days=90)
+async def test_data_is_kept_across_close_and_reopen(database: BotDatabase) -> None:
+    storage = await database.open()
     question_id = await storage.record_question(5, "CMO là gì?", ANSWER)
     await storage.record_vote(5, "cmo_role", True, question_id)
     handoff = await storage.open_handoff(500, 5)
@@ -595,7 +666,7 @@ async def test_data_is_kept_across_close_and_reopen(tmp_path: Path) -> None:
     key = storage.user_key(5)
     await storage.close()
 
-    storage = await Storage.open(tmp_path, retention_days=90)
+    storage = await database.open()
     try:
         assert storage.user_key(5) == key
         record = await storage.question(question_id)
@@ -776,11 +847,12 @@ async def test_today_starts_at_midnight_in_the_business_time_zone(storage: Stora
     assert in_vietnam.questions_7d == in_utc.questions_7d == 2
 
 
+@sqlite_only
 async def test_a_write_waits_for_another_writers_lock_without_blocking_the_event_loop(
-    storage: Storage, tmp_path: Path
+    storage: Storage,
 ) -> None:
     # Another process (a second bot on the same DATA_DIR, a maintenance script) is writing.
-    other = sqlite3.connect(tmp_path / DATABASE_NAME, isolation_level=None)
+    other = sqlite3.connect(storage.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
         write = asyncio.create_task(storage.record_question(1, "CSO là gì?", ANSWER))
@@ -812,23 +884,27 @@ async def test_a_topic_id_means_a_topic_only_in_its_own_group(storage: Storage) 
     assert await storage.chat_for_topic(OPS, 77) == 500
 
 
-async def _database_with_old_topics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> int:
-    """A database from before topics had their group, with Lan (chat 500) in topic 77; the id
-    of her open handoff."""
-    with monkeypatch.context() as patch:
-        patch.setattr(bot.storage.database, "MIGRATIONS", MIGRATIONS[:1])
-        old = await Storage.open(tmp_path, retention_days=90)
-        handoff = await old.open_handoff(500, 500)
-        await old.close()
-    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+async def _database_with_old_topics(tmp_path: Path) -> int:
+    """A database from before topics had their group, with Lan (chat 500) in topic 77, brought
+    up to date by ``python -m bot migrate``; the id of her open handoff."""
+    path = tmp_path / DATABASE_NAME
+    _database_at_version(path, 1)
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        cursor = db.execute(
+            "INSERT INTO handoffs (chat_id, user_key, status, opened_at)"
+            " VALUES (500, 'lan', 'waiting', ?)",
+            (NOON,),
+        )
         db.execute("INSERT INTO topics (chat_id, topic_id) VALUES (500, 77)")
-    return handoff.id
+    await migrate_database(f"sqlite:///{path}")
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 async def test_old_topics_belong_to_the_group_the_upgraded_bot_runs_with(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    handoff_id = await _database_with_old_topics(tmp_path, monkeypatch)
+    handoff_id = await _database_with_old_topics(tmp_path)
 
     storage = await Storage.open(tmp_path, retention_days=90)
     try:
@@ -846,9 +922,9 @@ async def test_old_topics_belong_to_the_group_the_upgraded_bot_runs_with(
 
 
 async def test_old_topics_not_claimed_at_the_upgrade_never_match_a_group(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    await _database_with_old_topics(tmp_path, monkeypatch)
+    await _database_with_old_topics(tmp_path)
     upgraded = await Storage.open(tmp_path, retention_days=90)  # e.g. a report from the CLI
     await upgraded.close()
 
@@ -876,13 +952,13 @@ async def test_the_customers_copy_of_an_operators_message_is_kept_for_a_week(
     assert await storage.copy_of(OPS, 41) == (600, 3)
 
 
-async def test_relays_for_the_operators_survive_a_reopen_in_order(tmp_path: Path) -> None:
-    storage = await Storage.open(tmp_path, retention_days=90)
+async def test_relays_for_the_operators_survive_a_reopen_in_order(database: BotDatabase) -> None:
+    storage = await database.open()
     ids = [await storage.add_relay(500 + n % 2, "copy", f'{{"n": {n}}}') for n in range(4)]
     await storage.relay_done(ids[1])
     await storage.close()
 
-    storage = await Storage.open(tmp_path, retention_days=90)
+    storage = await database.open()
     try:
         pending = await storage.pending_relays()
         assert [(r.id, r.chat_id, r.payload) for r in pending] == [
@@ -892,3 +968,18 @@ async def test_relays_for_the_operators_survive_a_reopen_in_order(tmp_path: Path
         ]
     finally:
         await storage.close()
+
+
+# -- health ---------------------------------------------------------------------------------
+
+
+async def test_ping_is_quiet_while_the_database_answers_and_one_line_once_closed(
+    database: BotDatabase,
+) -> None:
+    storage = await database.open()
+    assert await storage.ping() is None
+    await storage.close()
+    problem = await storage.ping()
+    assert problem is not None
+    assert "closed" in problem
+    assert "\n" not in problem
