@@ -295,6 +295,7 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[str]) -> int:
             log.info("database migrated to schema version %d", target)
 
 
+SQLITE_HEAD = Path(__file__).with_name("sqlite_head.sql")
 ALEMBIC_VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS alembic_version (
     version_num VARCHAR(32) NOT NULL,
@@ -345,15 +346,24 @@ def check_sqlite_schema(db: sqlite3.Connection, path: Path) -> None:
             return
         if version or db.execute("SELECT 1 FROM sqlite_master").fetchone():
             raise revisions.behind(f"schema version {version} (before {revisions.BASELINE})")
-        migrate(db, MIGRATIONS)
-        stamp_baseline(db)
-        if revisions.HEAD == revisions.BASELINE:
-            return
-        from bot.storage.upgrade import upgrade_sqlite
-
-        upgrade_sqlite(path)
+        create_at_head(db)
         revision = sqlite_revision(db)
     revisions.check(revision)
+
+
+def create_at_head(db: sqlite3.Connection) -> None:
+    """A new file: the head's schema in one transaction, from the script Alembic's history
+    makes (bot.storage.sqlite_head), so a first start needs neither Alembic nor every
+    migration replayed. ``user_version`` says the SQLite-only history is complete too."""
+    script = SQLITE_HEAD.read_text(encoding="utf-8")
+    try:
+        db.executescript(
+            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {len(MIGRATIONS)};\nCOMMIT;"
+        )
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 class Database:

@@ -9,6 +9,7 @@ handoff has been closed longer than the retention period. The queue for the oper
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.storage.database import DAY, Database, Row, Tx
@@ -165,14 +166,17 @@ class Handoffs(Database):
         )
         return None if row is None else (int(row["chat_id"]), int(row["copy_id"]))
 
-    async def add_relay(self, chat_id: int, kind: str, payload: str) -> int:
-        """Queue something for the operators' group (kept until ``relay_done``); its id."""
+    async def add_relay(
+        self, chat_id: int, kind: str, payload: str, *, owner: str | None = None
+    ) -> int:
+        """Queue something for the operators' group (kept until ``relay_done``); its id.
+        ``owner``: the instance that will send it (several instances on one database)."""
 
         def insert(db: Tx) -> int:
             row = db.execute(
-                "INSERT INTO operator_relays (chat_id, kind, payload)"
-                " VALUES (:chat_id, :kind, :payload) RETURNING id",
-                {"chat_id": chat_id, "kind": kind, "payload": payload},
+                "INSERT INTO operator_relays (chat_id, kind, payload, owner)"
+                " VALUES (:chat_id, :kind, :payload, :owner) RETURNING id",
+                {"chat_id": chat_id, "kind": kind, "payload": payload, "owner": owner},
             ).fetchone()
             return int(row["id"])
 
@@ -186,12 +190,41 @@ class Handoffs(Database):
 
         await self._write(delete)
 
-    async def pending_relays(self) -> list[PendingRelay]:
-        """Everything queued for the operators' group and not sent, in the order queued."""
-        rows = await self._rows(
-            "SELECT id, chat_id, kind, payload FROM operator_relays ORDER BY id"
-        )
+    async def pending_relays(self, owner: str | None = None) -> list[PendingRelay]:
+        """What is queued for the operators' group and not sent, in the order queued: all of
+        it, or ``owner``'s."""
+        select = "SELECT id, chat_id, kind, payload FROM operator_relays"
+        if owner is None:
+            rows = await self._rows(f"{select} ORDER BY id")
+        else:
+            rows = await self._rows(f"{select} WHERE owner = :owner ORDER BY id", {"owner": owner})
         return [PendingRelay(r["id"], r["chat_id"], r["kind"], r["payload"]) for r in rows]
+
+    async def relay_owners(self) -> set[str | None]:
+        """The instances that have something queued (None: queued before owners were kept)."""
+        rows = await self._rows("SELECT DISTINCT owner FROM operator_relays")
+        return {row["owner"] for row in rows}
+
+    async def take_over_relays(self, owners: Collection[str | None], owner: str) -> int:
+        """What ``owners`` (instances that are gone) queued becomes ``owner``'s; how many."""
+        gone = sorted(o for o in owners if o is not None)
+        unowned = None in owners
+
+        def update(db: Tx) -> int:
+            taken = 0
+            for old in gone:
+                taken += db.execute(
+                    "UPDATE operator_relays SET owner = :owner WHERE owner = :old",
+                    {"owner": owner, "old": old},
+                ).rowcount
+            if unowned:
+                taken += db.execute(
+                    "UPDATE operator_relays SET owner = :owner WHERE owner IS NULL",
+                    {"owner": owner},
+                ).rowcount
+            return taken
+
+        return await self._write(update)
 
     async def open_handoff(self, chat_id: int, user_id: int, *, at: float | None = None) -> Handoff:
         """A new handoff for this chat, or the one already open."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.storage.database_errors import StorageError
 
 # Every Alembic revision, oldest first; the last is the head this code runs on.
-REVISIONS: tuple[str, ...] = ("0001",)
+REVISIONS: tuple[str, ...] = ("0001", "0002")
 HEAD = REVISIONS[-1]
 # The revision that equals the SQLite-only history (bot.storage.database.MIGRATIONS, 1 to 4).
 BASELINE = "0001"

@@ -127,4 +127,5 @@ operator_relays = Table(
     Column("chat_id", BigInteger, nullable=False),
     Column("kind", Text, nullable=False),
     Column("payload", Text, nullable=False),
+    Column("owner", Text),  # the instance that queued it (revision 0002)
 )

@@ -23,6 +23,7 @@ from bot.storage import DATABASE_NAME, HEAD, SchemaAhead, SchemaBehind, Storage,
 from bot.storage.location import parse
 from bot.storage.revisions import REVISIONS
 from bot.storage.schema import metadata
+from bot.storage.sqlite_head import SCRIPT, made_by_alembic
 from bot.storage.upgrade import MIGRATIONS_DIR, migrate_database, script_revisions
 from tests.support.databases import BotDatabase
 from tests.support.settings_env import clean_env
@@ -165,8 +166,8 @@ BROKEN_REVISION = """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9999"
+down_revision = "{head}"
 
 
 def upgrade() -> None:
@@ -181,7 +182,9 @@ async def test_a_failing_migration_on_postgresql_changes_nothing(
     assert await migrate_database(postgres_url) == HEAD
     scripts = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS_DIR, scripts)
-    (scripts / "versions" / "0002_broken.py").write_text(BROKEN_REVISION, encoding="utf-8")
+    (scripts / "versions" / "9999_broken.py").write_text(
+        BROKEN_REVISION.format(head=HEAD), encoding="utf-8"
+    )
 
     with pytest.raises(StorageError, match="already exists"):
         await migrate_database(postgres_url, scripts=scripts)
@@ -272,3 +275,9 @@ def test_the_default_start_loads_neither_sqlalchemy_nor_alembic(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "[]\n"
+
+
+def test_the_sqlite_head_script_is_what_alembics_history_makes() -> None:
+    assert made_by_alembic() == SCRIPT.read_text(encoding="utf-8"), (
+        "run `python -m bot.storage.sqlite_head` after adding a revision"
+    )

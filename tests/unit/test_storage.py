@@ -149,13 +149,17 @@ async def test_an_old_version_database_is_upgraded_by_migrate_and_keeps_its_data
     assert _sql(path, "SELECT text FROM questions") == [("CSO là gì?",)]
 
 
-async def test_a_database_of_the_last_sqlite_only_version_opens_as_it_is(
+async def test_a_database_of_the_last_sqlite_only_version_is_refused_until_migrated(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / DATABASE_NAME
     question_id = _database_at_version(path, len(MIGRATIONS))  # the release before Alembic
 
-    storage = await Storage.open(tmp_path, retention_days=90)  # no migrate needed
+    with pytest.raises(SchemaBehind, match=r"run `python -m bot migrate`"):
+        await Storage.open(tmp_path, retention_days=90)
+    assert await migrate_database(f"sqlite:///{path}") == HEAD
+
+    storage = await Storage.open(tmp_path, retention_days=90)
     try:
         record = await storage.question(question_id)
         assert record is not None
@@ -983,3 +987,22 @@ async def test_ping_is_quiet_while_the_database_answers_and_one_line_once_closed
     assert problem is not None
     assert "closed" in problem
     assert "\n" not in problem
+
+
+async def test_each_instance_resumes_its_own_relays_and_takes_over_a_gone_ones(
+    database: BotDatabase,
+) -> None:
+    storage = await database.open()
+    try:
+        old = await storage.add_relay(500, "copy", '{"n": 0}')  # before owners were kept
+        mine = await storage.add_relay(501, "copy", '{"n": 1}', owner="a")
+        theirs = await storage.add_relay(502, "copy", '{"n": 2}', owner="b")
+        assert [r.id for r in await storage.pending_relays("a")] == [mine]
+        assert await storage.relay_owners() == {None, "a", "b"}
+
+        assert await storage.take_over_relays({None, "b"}, "a") == 2  # "b" is gone
+
+        assert [r.id for r in await storage.pending_relays("a")] == [old, mine, theirs]
+        assert await storage.relay_owners() == {"a"}
+    finally:
+        await storage.close()
