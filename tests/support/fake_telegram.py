@@ -41,7 +41,8 @@ import re
 import socket
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -51,7 +52,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import UpdateType
-from aiohttp import ClientSession, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, MultipartReader, web
 
 from tests.support.telegram_html import HtmlParseError, checked_link, parse_html, utf16_len
 
@@ -62,6 +63,7 @@ __all__ = [
     "HtmlParseError",
     "Topic",
     "UploadedFile",
+    "WebhookDelivery",
     "parse_html",
     "utf16_len",
 ]
@@ -224,7 +226,8 @@ class Call:
     ``allowed_updates``, ``commands``...) are Python values; ``text`` and ``caption`` are exactly
     what was sent. Uploads are in ``files`` under the parameter name (``files["document"]``).
     After the answer: ``status`` (HTTP), ``result`` (on success) or ``error`` (the description);
-    ``dropped`` when the connection was closed without an answer.
+    ``dropped`` when the connection was closed without an answer; ``webhook_reply`` when the
+    bot returned it in a webhook's response instead of calling it.
     """
 
     method: str
@@ -234,6 +237,7 @@ class Call:
     result: Any = None
     error: str | None = None
     dropped: bool = False
+    webhook_reply: bool = False  # found in a webhook's response body, run by the fake
 
     @property
     def ok(self) -> bool:
@@ -474,6 +478,7 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._webhook: JSON | None = None
+        self._delivery: WebhookDelivery | None = None
 
         self._call_waiters: list[asyncio.Future[None]] = []
         self._inflight = 0
@@ -551,6 +556,8 @@ class FakeTelegram:
     async def stop(self) -> None:
         """Answer pending long polls, close bots made by ``make_bot`` and stop the server."""
         self._closing = True
+        if self._delivery is not None:
+            await self._delivery.stop()
         for poller in self._pollers:
             poller.wake.set()
         for bot in self._bots:
@@ -797,7 +804,33 @@ class FakeTelegram:
         self._touch()
         for poller in self._pollers:
             poller.wake.set()
+        if self._delivery is not None:
+            self._delivery.wake()
         return int(update["update_id"])
+
+    def deliver_webhooks(
+        self,
+        targets: Sequence[str],
+        *,
+        connections: int = 40,
+        retry_delay: float = 0.1,
+        timeout: float = 60.0,
+    ) -> WebhookDelivery:
+        """Act as Telegram with a webhook set: queued updates are POSTed to ``targets`` (the
+        instances behind the webhook's URL) in turn; see WebhookDelivery. Use it as
+        ``async with fake.deliver_webhooks([...]) as delivery:``."""
+        if self._delivery is not None:
+            raise RuntimeError("the fake delivers to webhooks already")
+        self._delivery = WebhookDelivery(
+            self, targets, connections=connections, retry_delay=retry_delay, timeout=timeout
+        )
+        return self._delivery
+
+    def _take_updates(self) -> list[JSON]:
+        """The queued updates Telegram would send (their kind allowed), taken off the queue."""
+        taken = [u for u in self._updates if self._kind(u) in self._allowed]
+        self._updates = []
+        return taken
 
     async def post_webhook(self, url: str, update: JSON, secret: str | None = None) -> int:
         """POST ``update`` as JSON to a webhook, like Telegram; returns the HTTP status."""
@@ -1098,6 +1131,8 @@ class FakeTelegram:
         self._last_activity = time.monotonic()
 
     def _undelivered(self) -> int:
+        if self._delivery is not None:
+            return self._delivery.pending
         if not self._polled or self._webhook is not None:
             return 0
         return sum(
@@ -1350,6 +1385,18 @@ class FakeTelegram:
             return self._answer(call, error.status, error.payload())
         call = Call(method, params, files)
         self._record(call)
+        return await self._perform(call, token, entry, request)
+
+    async def _perform(
+        self,
+        call: Call,
+        token: str,
+        entry: tuple[str, Handler] | None,
+        request: web.Request | None,
+    ) -> web.Response:
+        """Answer a recorded call (`request`: None for a method in a webhook's response)."""
+        method = call.method
+        params = call.params
         polling = method == "getUpdates"
         if not polling:
             self._inflight += 1
@@ -1369,7 +1416,7 @@ class FakeTelegram:
                 fault = faults.pop(0)
                 if fault.kind == "drop":
                     call.dropped = True
-                    if request.transport is not None:
+                    if request is not None and request.transport is not None:
                         request.transport.close()
                     return web.Response()
                 raise ApiError(fault.status, fault.description, fault.retry_after)
@@ -1386,6 +1433,26 @@ class FakeTelegram:
             if not polling:
                 self._inflight -= 1
             self._touch()
+
+    async def execute_webhook_reply(
+        self, method: str, raw: JSON, files: dict[str, UploadedFile] | None = None
+    ) -> Call:
+        """Run a method found in a webhook's response, as Telegram does once the update is
+        acknowledged: recorded (``Call.webhook_reply``) and answered like any call, the result
+        going nowhere. ``raw``: the fields as received (form values or JSON)."""
+        entry = self._handlers.get(method.lower())
+        name = entry[0] if entry is not None else method
+        params = {key: _decode_field(key, value) for key, value in raw.items() if key != "method"}
+        named = dict(files or {})
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):
+                upload = named.pop(value[len("attach://") :], None)
+                if upload is not None:
+                    named[key] = upload
+        call = Call(name, params, named, webhook_reply=True)
+        self._record(call)
+        await self._perform(call, self.token, entry, None)
+        return call
 
     def _check_pace(self, method: str, params: JSON) -> None:
         if not (method.startswith("send") or method in {"copyMessage", "forwardMessage"}):
@@ -1979,6 +2046,8 @@ class FakeTelegram:
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise ApiError(400, "Bad Request: secret token contains unallowed characters")
         self._set_allowed(params.get("allowed_updates"))
+        if self._delivery is not None:
+            self._delivery.wake()
         self._webhook = {
             "url": str(url),
             "secret_token": secret,
@@ -2094,3 +2163,192 @@ class FakeTelegram:
             },
         )
         return info
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+@dataclass
+class Delivery:
+    """One POST of an update to a webhook: its HTTP status, or what went wrong instead."""
+
+    update_id: int
+    target: str
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class WebhookDelivery:
+    """The fake as Telegram with a webhook set, and a round-robin balancer in front of the
+    instances: every queued update (``user_text``...) is POSTed, with the secret token of
+    setWebhook, to the next of ``targets``, at most ``connections`` at once per target. An
+    update not acknowledged with a 2xx (an error status, a refused or broken connection, no
+    answer within ``timeout`` seconds) is delivered again ``retry_delay`` seconds later, to
+    the next target. A method in an acknowledged response's body (JSON or a form, as aiogram
+    writes it) is run as Telegram runs it (``Call.webhook_reply``). Nothing is delivered
+    before setWebhook."""
+
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        targets: Sequence[str],
+        *,
+        connections: int,
+        retry_delay: float,
+        timeout: float,
+    ) -> None:
+        if not targets or connections < 1:
+            raise ValueError("at least one target and one connection are needed")
+        self.fake = fake
+        self.targets = list(targets)
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self.attempts: list[Delivery] = []
+        self.acknowledged: dict[int, str] = {}  # update_id: the target that acknowledged it
+        self._queue: deque[JSON] = deque()
+        self._slots = {target: asyncio.Semaphore(connections) for target in self.targets}
+        self._turn = itertools.count()
+        self._posting = 0
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: ClientSession | None = None
+        self._loop: asyncio.Task[None] | None = None
+        self._ack_waiters: list[asyncio.Future[None]] = []
+
+    async def __aenter__(self) -> WebhookDelivery:
+        self._session = ClientSession(timeout=ClientTimeout(total=self.timeout))
+        self._loop = asyncio.create_task(self._run(), name="fake-webhook-delivery")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        tasks = [task for task in (self._loop, *self._tasks) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self.fake._delivery is self:
+            self.fake._delivery = None
+
+    @property
+    def pending(self) -> int:
+        """Updates not acknowledged yet: queued, being posted or waiting to be posted again."""
+        return len(self._queue) + self._posting + len(self.fake._updates)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def attempts_of(self, update_id: int) -> list[Delivery]:
+        return [attempt for attempt in self.attempts if attempt.update_id == update_id]
+
+    async def wait_acknowledged(self, update_id: int, within: float = 10.0) -> str:
+        """The target that acknowledged ``update_id`` (waiting for it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while update_id not in self.acknowledged:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"update {update_id} not acknowledged within {within}s; attempts: "
+                    f"{self.attempts_of(update_id)}"
+                )
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._ack_waiters.append(waiter)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, remaining)
+        return self.acknowledged[update_id]
+
+    async def _run(self) -> None:
+        while True:
+            self._queue.extend(self.fake._take_updates())
+            webhook = self.fake._webhook
+            while self._queue and webhook is not None:
+                update = self._queue.popleft()
+                target = self.targets[next(self._turn) % len(self.targets)]
+                secret = webhook.get("secret_token")
+                self._posting += 1
+                task = asyncio.create_task(self._deliver(update, target, secret))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def _deliver(self, update: JSON, target: str, secret: str | None) -> None:
+        assert self._session is not None
+        attempt = Delivery(int(update["update_id"]), target)
+        self.attempts.append(attempt)
+        headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+        reply: tuple[str, JSON, dict[str, UploadedFile]] | None = None
+        try:
+            async with (
+                self._slots[target],
+                self._session.post(target, json=update, headers=headers) as response,
+            ):
+                attempt.status = response.status
+                if attempt.acknowledged:
+                    reply = await self._reply_in(response)
+                else:
+                    await response.read()
+        except (ClientError, TimeoutError, ConnectionError) as exc:
+            attempt.error = type(exc).__name__
+        try:
+            if attempt.acknowledged:
+                self.acknowledged.setdefault(attempt.update_id, target)
+                waiters, self._ack_waiters = self._ack_waiters, []
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                if reply is not None:
+                    await self.fake.execute_webhook_reply(*reply)
+            else:
+                await asyncio.sleep(self.retry_delay)
+                self._queue.append(update)
+                self.wake()
+        finally:
+            self._posting -= 1
+            self.fake._touch()
+
+    @staticmethod
+    async def _reply_in(response: Any) -> tuple[str, JSON, dict[str, UploadedFile]] | None:
+        """The method in a webhook's response body, if any: (method, fields, files)."""
+        fields: JSON = {}
+        files: dict[str, UploadedFile] = {}
+        if response.content_type == "multipart/form-data":
+            reader = MultipartReader.from_response(response)
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                assert not isinstance(part, MultipartReader)
+                name = part.name or ""
+                if part.filename is not None:
+                    data = await part.read()
+                    files[name] = UploadedFile(
+                        part.filename, part.headers.get("Content-Type"), bytes(data)
+                    )
+                else:
+                    fields[name] = await part.text()
+        else:
+            body = await response.read()
+            if body.strip():
+                decoded = json.loads(body)
+                if isinstance(decoded, dict):
+                    fields = decoded
+        method = fields.get("method")
+        if not isinstance(method, str) or not method:
+            return None
+        return method, fields, files
