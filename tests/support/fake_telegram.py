@@ -833,14 +833,22 @@ class FakeTelegram:
         return taken
 
     async def post_webhook(self, url: str, update: JSON, secret: str | None = None) -> int:
-        """POST ``update`` as JSON to a webhook, like Telegram; returns the HTTP status."""
+        """POST ``update`` as JSON to a webhook, like Telegram; returns the HTTP status. A
+        method in a 2xx response's body is run, as Telegram runs it."""
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
         async with (
             ClientSession() as session,
             session.post(url, json=update, headers=headers) as resp,
         ):
-            await resp.read()
-            return resp.status
+            reply = None
+            if 200 <= resp.status < 300:
+                reply = await WebhookDelivery.reply_in(resp)  # reads the body
+            else:
+                await resp.read()
+            status = resp.status
+        if reply is not None:
+            await self.execute_webhook_reply(*reply)
+        return status
 
     # --- acting as users
 
@@ -2300,7 +2308,7 @@ class WebhookDelivery:
             ):
                 attempt.status = response.status
                 if attempt.acknowledged:
-                    reply = await self._reply_in(response)
+                    reply = await self.reply_in(response)
                 else:
                     await response.read()
         except (ClientError, TimeoutError, ConnectionError) as exc:
@@ -2323,7 +2331,7 @@ class WebhookDelivery:
             self.fake._touch()
 
     @staticmethod
-    async def _reply_in(response: Any) -> tuple[str, JSON, dict[str, UploadedFile]] | None:
+    async def reply_in(response: Any) -> tuple[str, JSON, dict[str, UploadedFile]] | None:
         """The method in a webhook's response body, if any: (method, fields, files)."""
         fields: JSON = {}
         files: dict[str, UploadedFile] = {}
