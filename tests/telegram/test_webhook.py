@@ -22,6 +22,7 @@ from bot.settings import Settings
 from bot.storage import Storage
 from bot.telegram.app import build_bot, build_dispatcher
 from bot.telegram.polling import open_storage
+from bot.telegram.runner import serve
 from bot.telegram.webhook import build_webhook_app
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.live_polling import seen, settled, shown, to
@@ -212,3 +213,22 @@ async def test_health_reports_redis(
     # Still 200: the bot answers without Redis (each instance on its own state).
     assert status == 200
     assert text.splitlines() == ["degraded", "redis: not answering (ConnectionError)"]
+
+
+def test_instances_sharing_redis_without_a_shared_webhook_secret_is_a_config_error(
+    assistant: Assistant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Settings(
+        _env_file=None,
+        bot_token=TOKEN,
+        webhook_url="https://example.invalid/hook",
+        redis_url="redis://:hunter2@127.0.0.1:6379/0",
+    )
+
+    code = serve(config, assistant, webhook=True)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "WEBHOOK_SECRET" in err
+    assert "hunter2" not in err
