@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("bot")
 
 REDIS_TIMEOUT = 2.0  # seconds a Redis command may take before the update goes on without it
+# Telegram's connections to the webhook at once (its default is 40): each holds an update until
+# it is answered, and a chat whose replies Telegram slows down (429) holds its own for seconds.
+MAX_CONNECTIONS = 100
 
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -165,7 +168,7 @@ def build_webhook_app(
     return app
 
 
-async def open_redis(settings: Settings) -> Redis | None:
+def open_redis(settings: Settings) -> Redis | None:
     """The Redis client REDIS_URL names (None without it); connecting waits for first use."""
     if settings.redis_url is None:
         return None
@@ -187,6 +190,7 @@ async def register_webhook(settings: Settings, dp: Dispatcher, bot: Bot, secret:
         secret_token=secret,
         allowed_updates=dp.resolve_used_update_types(),
         drop_pending_updates=settings.drop_pending_updates,
+        max_connections=MAX_CONNECTIONS,
     )
     logger.info("webhook set: %s", url)
 
@@ -213,7 +217,7 @@ async def run_webhook(settings: Settings, assistant: Assistant) -> None:
         secret = webhook_secret(settings)
         bot = build_bot(settings)
         storage = await open_storage(settings)
-        redis = await open_redis(settings)
+        redis = open_redis(settings)
         ledger: UpdateLedger = (
             MemoryLedger() if redis is None else RedisLedger(redis, settings.redis_prefix)
         )
