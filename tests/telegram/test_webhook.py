@@ -4,7 +4,7 @@ delivered again is never answered twice."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from bot.telegram.polling import open_storage
 from bot.telegram.runner import serve
 from bot.telegram.webhook import build_webhook_app
 from tests.support.fake_telegram import FakeTelegram
-from tests.support.live_polling import seen, settled, shown, to
+from tests.support.live_polling import seen, settled, shown, to, until
 from tests.support.processes import free_port
 
 LAN = 111
@@ -63,6 +63,7 @@ async def webhook(
     assistant: Assistant,
     dp: Callable[[Settings, Storage], Dispatcher] | None = None,
     redis: Redis | None = None,
+    middlewares: Sequence[Any] = (),
 ) -> AsyncIterator[Webhook]:
     config = Settings(
         _env_file=None,
@@ -74,6 +75,7 @@ async def webhook(
     storage = await open_storage(config)
     dispatcher = build_dispatcher(config, assistant, storage) if dp is None else dp(config, storage)
     app = build_webhook_app(config, dispatcher, build_bot(config), SECRET, redis=redis)
+    app.middlewares.extend(middlewares)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
@@ -188,6 +190,47 @@ async def test_an_update_that_failed_unhandled_is_delivered_again_and_answered_o
 
     assert [seen(call) for call in fake.sent_messages(LAN)] == ["đã trả lời"]
     assert [call.webhook_reply for call in fake.sent_messages(LAN)] == [True]
+
+
+async def test_an_answer_lost_on_its_way_to_telegram_is_given_to_the_redelivery(
+    fake: FakeTelegram, tmp_path: Path, assistant: Assistant
+) -> None:
+    entered, go_on = asyncio.Event(), asyncio.Event()
+    requests: list[web.Request] = []
+
+    def slow(config: Settings, storage: Storage) -> Dispatcher:
+        dp = Dispatcher()
+
+        @dp.message()
+        async def on_message(message: Message) -> Any:
+            entered.set()
+            await go_on.wait()
+            return message.answer("đã trả lời")  # in the webhook's response
+
+        return dp
+
+    @web.middleware
+    async def remember_request(request: web.Request, handler: Any) -> web.StreamResponse:
+        requests.append(request)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    async with webhook(fake, tmp_path, assistant, dp=slow, middlewares=[remember_request]) as bot:
+        update = question(fake, "alo")
+        first = asyncio.create_task(bot.post(update))
+        await entered.wait()
+        first.cancel()  # Telegram's connection breaks before the answer
+        transport = requests[0].transport
+        await until(lambda: transport is None or transport.is_closing())
+        go_on.set()
+
+        # The answer never reached Telegram, so it was not sent: the redelivery sends it.
+        assert await bot.post(update) == 200
+        await settled(fake, sends=1)
+        assert await bot.post(update) == 200  # and that one was acknowledged
+        await fake.wait_idle()
+
+    assert [seen(call) for call in fake.sent_messages(LAN)] == ["đã trả lời"]
 
 
 async def test_health_reports_redis(
