@@ -28,6 +28,10 @@ Behaviour worth knowing (it follows the real Bot API, so bugs show up in tests):
   fed to ``Dispatcher.feed_update`` by hand) are accepted as the bot's own.
 * Updates whose type is not in ``allowed_updates`` are dropped, as Telegram does. ``getUpdates``
   while a webhook is set answers 409.
+* As Telegram with a webhook: ``async with fake.deliver_webhooks([url, ...]) as delivery`` posts
+  the queued updates to the instances in turn with setWebhook's secret token, delivers again
+  (to the next one) what is not acknowledged with a 2xx, and runs a method found in a
+  response's body (``Call.webhook_reply``); ``post_webhook`` posts one update by hand.
 """
 
 from __future__ import annotations

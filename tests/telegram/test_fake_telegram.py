@@ -451,6 +451,33 @@ async def test_an_update_refused_is_delivered_again_to_the_next_instance(
     assert [call.text for call in fake.sent_messages(111)] == ["đã nhận: có ai không"]
 
 
+async def test_an_update_not_answered_in_time_is_delivered_again_to_the_next_instance(
+    fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
+) -> None:
+    stuck = asyncio.Event()
+    hanging = Dispatcher()
+
+    @hanging.message()
+    async def never_answers(message: Message) -> None:
+        await stuck.wait()
+
+    slow = await instances(hanging)
+    well = await instances(replying_dispatcher())
+    await bot.set_webhook("https://bot.example.com/tg", secret_token="s3cret")
+
+    try:
+        async with fake.deliver_webhooks([slow.url, well.url], timeout=0.5) as delivery:
+            update_id = fake.user_text("có ai không")
+            assert await delivery.wait_acknowledged(update_id) == well.url
+    finally:
+        stuck.set()
+
+    first, second = delivery.attempts_of(update_id)
+    assert (first.target, first.status) == (slow.url, None)
+    assert first.error is not None
+    assert (second.target, second.status) == (well.url, 200)
+
+
 async def test_delivery_keeps_to_the_connections_allowed_per_instance(
     fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
 ) -> None:
