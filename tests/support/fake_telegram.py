@@ -819,6 +819,7 @@ class FakeTelegram:
         connections: int = 40,
         retry_delay: float = 0.1,
         timeout: float = 60.0,
+        in_order: bool = True,
     ) -> WebhookDelivery:
         """Act as Telegram with a webhook set: queued updates are POSTed to ``targets`` (the
         instances behind the webhook's URL) in turn; see WebhookDelivery. Use it as
@@ -826,7 +827,12 @@ class FakeTelegram:
         if self._delivery is not None:
             raise RuntimeError("the fake delivers to webhooks already")
         self._delivery = WebhookDelivery(
-            self, targets, connections=connections, retry_delay=retry_delay, timeout=timeout
+            self,
+            targets,
+            connections=connections,
+            retry_delay=retry_delay,
+            timeout=timeout,
+            in_order=in_order,
         )
         return self._delivery
 
@@ -2202,7 +2208,9 @@ class WebhookDelivery:
     answer within ``timeout`` seconds) is delivered again ``retry_delay`` seconds later, to
     the next target. A method in an acknowledged response's body (JSON or a form, as aiogram
     writes it) is run as Telegram runs it (``Call.webhook_reply``). Nothing is delivered
-    before setWebhook."""
+    before setWebhook. As Telegram does, one chat's updates go one at a time, in order: the
+    next once the previous is acknowledged (``in_order=False``: all at once); different
+    chats' updates go concurrently."""
 
     def __init__(
         self,
@@ -2212,6 +2220,7 @@ class WebhookDelivery:
         connections: int,
         retry_delay: float,
         timeout: float,
+        in_order: bool = True,
     ) -> None:
         if not targets or connections < 1:
             raise ValueError("at least one target and one connection are needed")
@@ -2219,6 +2228,7 @@ class WebhookDelivery:
         self.targets = list(targets)
         self.retry_delay = retry_delay
         self.timeout = timeout
+        self.in_order = in_order
         self.attempts: list[Delivery] = []
         self.acknowledged: dict[int, str] = {}  # update_id: the target that acknowledged it
         self._queue: deque[JSON] = deque()
@@ -2230,6 +2240,7 @@ class WebhookDelivery:
         self._session: ClientSession | None = None
         self._loop: asyncio.Task[None] | None = None
         self._ack_waiters: list[asyncio.Future[None]] = []
+        self._busy_chats: set[int | None] = set()  # chats with an update being delivered
 
     async def __aenter__(self) -> WebhookDelivery:
         self._session = ClientSession(timeout=ClientTimeout(total=self.timeout))
@@ -2288,18 +2299,30 @@ class WebhookDelivery:
         while True:
             self._queue.extend(self.fake._take_updates())
             webhook = self.fake._webhook
-            while self._queue and webhook is not None:
-                update = self._queue.popleft()
-                target = self.targets[next(self._turn) % len(self.targets)]
-                secret = webhook.get("secret_token")
-                self._posting += 1
-                task = asyncio.create_task(self._deliver(update, target, secret))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            if webhook is not None:
+                held: deque[JSON] = deque()  # their chat's previous update is not done
+                while self._queue:
+                    update = self._queue.popleft()
+                    chat = _chat_of(update) if self.in_order else None
+                    if chat is not None and chat in self._busy_chats:
+                        held.append(update)
+                        continue
+                    if chat is not None:
+                        self._busy_chats.add(chat)
+                    target = self.targets[next(self._turn) % len(self.targets)]
+                    self._posting += 1
+                    task = asyncio.create_task(
+                        self._deliver(update, chat, target, webhook.get("secret_token"))
+                    )
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                self._queue = held
             await self._wake.wait()
             self._wake.clear()
 
-    async def _deliver(self, update: JSON, target: str, secret: str | None) -> None:
+    async def _deliver(
+        self, update: JSON, chat: int | None, target: str, secret: str | None
+    ) -> None:
         assert self._session is not None
         attempt = Delivery(int(update["update_id"]), target)
         self.attempts.append(attempt)
@@ -2328,10 +2351,11 @@ class WebhookDelivery:
                     await self.fake.execute_webhook_reply(*reply)
             else:
                 await asyncio.sleep(self.retry_delay)
-                self._queue.append(update)
-                self.wake()
+                self._queue.appendleft(update)  # ahead of its chat's later updates
         finally:
+            self._busy_chats.discard(chat)
             self._posting -= 1
+            self.wake()
             self.fake._touch()
 
     @staticmethod
@@ -2364,3 +2388,14 @@ class WebhookDelivery:
         if not isinstance(method, str) or not method:
             return None
         return method, fields, files
+
+
+def _chat_of(update: JSON) -> int | None:
+    """The chat an update belongs to (a button press: the chat of its message), if any."""
+    payload = next((value for key, value in update.items() if key != "update_id"), None)
+    if not isinstance(payload, dict):
+        return None
+    chat = payload.get("chat") or (payload.get("message") or {}).get("chat")
+    if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+        return int(chat["id"])
+    return None

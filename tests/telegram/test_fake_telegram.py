@@ -478,6 +478,46 @@ async def test_an_update_not_answered_in_time_is_delivered_again_to_the_next_ins
     assert (second.target, second.status) == (well.url, 200)
 
 
+async def test_one_chats_updates_are_delivered_one_at_a_time_and_other_chats_meanwhile(
+    fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
+) -> None:
+    first_taken, go_on = asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+    dp = Dispatcher()
+
+    @dp.message()
+    async def on_message(message: Message) -> Any:
+        seen.append(message.text or "")
+        if message.text == "một":
+            first_taken.set()
+            await go_on.wait()
+        return message.answer(f"đã nhận: {message.text}")
+
+    one, two = await instances(dp), await instances(dp)
+    await bot.set_webhook("https://bot.example.com/tg", secret_token="s3cret")
+
+    async with fake.deliver_webhooks([one.url, two.url]) as delivery:
+        lan = [fake.user_text(text, user_id=111) for text in ("một", "hai", "ba")]
+        other = fake.user_text("chào", user_id=222)
+        await first_taken.wait()
+        # Lan's next messages wait for her first to be acknowledged; Minh's does not.
+        await delivery.wait_acknowledged(other)
+        assert seen == ["một", "chào"]
+        go_on.set()
+        for update_id in lan:
+            await delivery.wait_acknowledged(update_id)
+        await fake.wait_idle()
+
+    assert seen == ["một", "chào", "hai", "ba"]
+    assert [call.text for call in fake.sent_messages(111)] == [
+        "đã nhận: một",
+        "đã nhận: hai",
+        "đã nhận: ba",
+    ]
+    # Still round-robin over the instances.
+    assert {delivery.acknowledged[update_id] for update_id in lan} == {one.url, two.url}
+
+
 async def test_delivery_keeps_to_the_connections_allowed_per_instance(
     fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
 ) -> None:
