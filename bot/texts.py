@@ -243,6 +243,10 @@ CONFIG_NO_TOKEN = (
 CONFIG_NO_WEBHOOK_URL = (
     "Cấu hình không hợp lệ: WEBHOOK_URL: cần có cho chế độ webhook (địa chỉ HTTPS công khai)"
 )
+CONFIG_WEBHOOK_SECRET_SHARED = (
+    "Cấu hình không hợp lệ: WEBHOOK_SECRET: cần có khi dùng REDIS_URL ở chế độ webhook (các bản "
+    "chạy cùng nhận tin nhắn phải dùng chung một mã bí mật)"
+)
 CONFIG_TOKEN_REJECTED = "Cấu hình không hợp lệ: BOT_TOKEN: Telegram từ chối token này"
 CONFIG_DATA_DIR = "Cấu hình không hợp lệ: DATA_DIR: không mở được cơ sở dữ liệu ({reason})"
 CONFIG_DATABASE_URL = "Cấu hình không hợp lệ: DATABASE_URL: không mở được cơ sở dữ liệu ({reason})"

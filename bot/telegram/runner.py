@@ -37,6 +37,11 @@ def serve(
     if webhook and settings.webhook_url is None:
         print(texts.CONFIG_NO_WEBHOOK_URL, file=sys.stderr)
         return EXIT_CONFIG
+    if webhook and settings.redis_url is not None and settings.webhook_secret is None:
+        # Instances sharing Redis share the webhook: each would register a random secret of
+        # its own, and refuse every update posted with another's.
+        print(texts.CONFIG_WEBHOOK_SECRET_SHARED, file=sys.stderr)
+        return EXIT_CONFIG
     configure_logging(settings)
     logger.info(
         "AIOGRAM_DEFERRED_IMPORT=%s: aiogram's types are %s",

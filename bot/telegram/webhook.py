@@ -3,15 +3,17 @@ webhook`), with a /health endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
-from aiohttp import web
+from aiohttp import MultipartWriter, web
 
+from bot.cluster.updates import Claim, MemoryLedger, RedisLedger, UpdateLedger, redis_problem
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
 from bot.storage import Storage
@@ -20,64 +22,167 @@ from bot.telegram.app import SHUTDOWN_GRACE, build_bot, build_dispatcher
 from bot.telegram.polling import MAX_CONCURRENT_UPDATES, open_storage
 from bot.telegram.stopping import Stopped, StopSignals
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 logger = logging.getLogger("bot")
 
+REDIS_TIMEOUT = 2.0  # seconds a Redis command may take before the update goes on without it
+# Telegram's connections to the webhook at once (its default is 40): each holds an update until
+# it is answered, and a chat whose replies Telegram slows down (429) holds its own for seconds.
+MAX_CONNECTIONS = 100
 
-class BoundedWebhookHandler(SimpleRequestHandler):
-    """Webhook updates are handled in the background (Telegram gets its 200 at once, as with
-    aiogram's own handler), but at most `limit` at a time. Beyond that the bot answers 503:
-    Telegram keeps the update and delivers it again a little later, so a slow Bot API cannot
-    pile up tasks without bound (polling has aiogram's tasks_concurrency_limit instead)."""
 
-    def __init__(self, dispatcher: Dispatcher, bot: Bot, secret_token: str, limit: int) -> None:
-        super().__init__(dispatcher=dispatcher, bot=bot, secret_token=secret_token)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class AckAfterHandling(SimpleRequestHandler):
+    """Telegram's update is acknowledged only once it has been handled (the question
+    committed, the reply sent): an instance that dies mid-update answers nothing, and Telegram
+    delivers the update again, to this instance or another. A method a handler returns goes
+    back in the response body, where Telegram executes it (aiogram's webhook reply).
+
+    The answers Telegram gets, per update:
+
+    * 200 after handling, also when a handler failed and the error handler dealt with it
+      (the user got an apology; a redelivery would only fail again). An update the
+      database could not record (WriteDeferred) was answered all the same and its record is
+      kept for later: 200 too, since a redelivery would answer twice.
+    * 500 when the error escaped the error handler: the claim is released and Telegram
+      delivers the update again.
+    * 200 at once, nothing sent, for an update already handled (`ledger`: another instance,
+      or this one, did it; Telegram delivers again after a timeout or a lost answer).
+    * 409 while another instance handles the same update: Telegram tries again later.
+    * 503 beyond `limit` updates at once: Telegram keeps the update and delivers it again a
+      little later, so a slow Bot API cannot pile up handlers without bound (polling has
+      aiogram's tasks_concurrency_limit instead).
+
+    aiogram gives an update at most 55 s before it answers Telegram and finishes the update
+    in the background (Telegram gives up waiting at about 60 s): such an update counts as
+    handled then."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        bot: Bot,
+        secret_token: str,
+        limit: int,
+        ledger: UpdateLedger,
+    ) -> None:
+        super().__init__(
+            dispatcher=dispatcher, bot=bot, handle_in_background=False, secret_token=secret_token
+        )
         self.limit = limit
+        self.ledger = ledger
         self.running = 0
 
-    async def _handle_request_background(self, bot: Bot, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.Response:
+        bot = await self.resolve_bot(request)
+        if not self.verify_secret(request.headers.get(SECRET_HEADER, ""), bot):
+            return web.Response(body="Unauthorized", status=401)
         if self.running >= self.limit:
             return web.Response(status=503, text="busy, try again")
         self.running += 1
         try:
-            return await super()._handle_request_background(bot, request)
-        except BaseException:  # no task was started (an unreadable body)
-            self.running -= 1
-            raise
-
-    async def _background_feed_update(self, bot: Bot, update: dict[str, Any]) -> None:
-        try:
-            await super()._background_feed_update(bot, update)
+            return await self._handle_once(bot, request)
         finally:
             self.running -= 1
 
+    async def _handle_once(self, bot: Bot, request: web.Request) -> web.Response:
+        try:
+            update = await request.json(loads=bot.session.json_loads)
+            update_id = int(update["update_id"])
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400, text="not an update")
+        claim = await self.ledger.claim(update_id)
+        if claim is Claim.DONE:
+            return web.json_response({})
+        if claim is Claim.BUSY:
+            return web.Response(status=409, text="being handled, try again later")
+        try:
+            response = await super().handle(request)
+        except BaseException:
+            await asyncio.shield(self.ledger.release(update_id))
+            raise
+        # Written before the update is marked done: a method in the body is executed only if
+        # Telegram gets it, so an answer lost on the way is released for the redelivery.
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except (ConnectionError, asyncio.CancelledError):
+            if isinstance(response.body, MultipartWriter):
+                await asyncio.shield(self.ledger.release(update_id))
+            else:  # the reply went out through the Bot API already
+                await asyncio.shield(self.ledger.done(update_id))
+            raise
+        await self.ledger.done(update_id)
+        return response
 
-def health_of(storage: Storage | None) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """GET /health: "ok", or "degraded" and a line saying what fails (the database cannot be
-    written). Still 200 then: the bot answers, and a balancer that took it out of service
-    on a failing status would silence that; a monitor reads the first line."""
+
+def health_of(
+    storage: Storage | None, redis: Redis | None = None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /health: "ok", or "degraded" and a line per failing part ("database: ...",
+    "redis: ..."). Still 200 then: the bot answers all the same (a question the database
+    refuses is kept and written later; without Redis an instance answers with its own state),
+    and every instance shares the same database and Redis, so a balancer dropping instances
+    over them would only silence the bot. A monitor reads the first line. An instance that
+    cannot answer at all does not answer /health either (stopped, or not started yet)."""
 
     async def health(_: web.Request) -> web.Response:
-        fault = None if storage is None else storage.write_fault
-        if fault is None:
+        problems = []
+        if storage is not None:
+            unread = await storage.ping()  # "database <name>: ..." (no password in the name)
+            if unread is not None:
+                problems.append(unread)
+            fault = storage.write_fault
+            if fault is not None:
+                problems.append(f"database: {fault.describe()}")
+        if redis is not None:
+            problem = await redis_problem(redis)
+            if problem is not None:
+                problems.append(f"redis: {problem}")
+        if not problems:
             return web.Response(text="ok")
-        return web.Response(text=f"degraded\ndatabase: {fault.describe()}")
+        return web.Response(text="\n".join(["degraded", *problems]))
 
     return health
 
 
-def build_webhook_app(settings: Settings, dp: Dispatcher, bot: Bot, secret: str) -> web.Application:
+def build_webhook_app(
+    settings: Settings,
+    dp: Dispatcher,
+    bot: Bot,
+    secret: str,
+    ledger: UpdateLedger | None = None,
+    redis: Redis | None = None,
+) -> web.Application:
     """The webhook server: POST settings.webhook_path (Telegram's updates, checked against the
     secret token, 401 otherwise) and GET /health. Starting the app starts the dispatcher;
-    stopping it waits for the replies in flight and closes the bot's session."""
+    stopping it waits for the replies in flight and closes the bot's session. `ledger`: the
+    updates handled (by default this instance's own memory); `redis`: checked by /health."""
     app = web.Application()
-    app.router.add_get("/health", health_of(dp.get("db")))
+    app.router.add_get("/health", health_of(dp.get("db"), redis))
     # The dispatcher's shutdown (waiting for replies in flight) runs before the handler
     # closes the bot's session: setup_application first, then register.
     setup_application(app, dp, bot=bot)
-    BoundedWebhookHandler(dp, bot, secret, MAX_CONCURRENT_UPDATES).register(
-        app, path=settings.webhook_path
-    )
+    AckAfterHandling(
+        dp, bot, secret, MAX_CONCURRENT_UPDATES, MemoryLedger() if ledger is None else ledger
+    ).register(app, path=settings.webhook_path)
     return app
+
+
+def open_redis(settings: Settings) -> Redis | None:
+    """The Redis client REDIS_URL names (None without it); connecting waits for first use."""
+    if settings.redis_url is None:
+        return None
+    from redis.asyncio import Redis
+
+    return Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=REDIS_TIMEOUT,
+        socket_connect_timeout=REDIS_TIMEOUT,
+    )
 
 
 async def register_webhook(settings: Settings, dp: Dispatcher, bot: Bot, secret: str) -> None:
@@ -89,6 +194,7 @@ async def register_webhook(settings: Settings, dp: Dispatcher, bot: Bot, secret:
         secret_token=secret,
         allowed_updates=dp.resolve_used_update_types(),
         drop_pending_updates=settings.drop_pending_updates,
+        max_connections=MAX_CONNECTIONS,
     )
     logger.info("webhook set: %s", url)
 
@@ -115,9 +221,13 @@ async def run_webhook(settings: Settings, assistant: Assistant) -> None:
         secret = webhook_secret(settings)
         bot = build_bot(settings)
         storage = await open_storage(settings)
+        redis = open_redis(settings)
+        ledger: UpdateLedger = (
+            MemoryLedger() if redis is None else RedisLedger(redis, settings.redis_prefix)
+        )
         try:
             dp = build_dispatcher(settings, assistant, storage)
-            app = build_webhook_app(settings, dp, bot, secret)
+            app = build_webhook_app(settings, dp, bot, secret, ledger, redis)
             runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
             try:
                 await stop.race(start_server(runner, settings, dp, bot, secret))
@@ -127,6 +237,9 @@ async def run_webhook(settings: Settings, assistant: Assistant) -> None:
             finally:
                 await runner.cleanup()  # the dispatcher's shutdown: replies in flight first
         finally:
+            await ledger.close()
+            if redis is not None:
+                await redis.aclose()
             await bot.session.close()
             await storage.close()
 

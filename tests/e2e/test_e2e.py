@@ -353,6 +353,8 @@ async def test_the_webhook_server_takes_updates_only_with_the_secret(
         assert registered.params["secret_token"] == secret
         assert "message" in registered.params["allowed_updates"]
         assert "callback_query" in registered.params["allowed_updates"]
+        # Each connection holds an update until it is answered: as many as Telegram allows.
+        assert registered.params["max_connections"] == 100
 
         # Telegram's request, with the secret: answered through the Bot API.
         mark = fake.mark()

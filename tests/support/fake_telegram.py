@@ -28,6 +28,10 @@ Behaviour worth knowing (it follows the real Bot API, so bugs show up in tests):
   fed to ``Dispatcher.feed_update`` by hand) are accepted as the bot's own.
 * Updates whose type is not in ``allowed_updates`` are dropped, as Telegram does. ``getUpdates``
   while a webhook is set answers 409.
+* As Telegram with a webhook: ``async with fake.deliver_webhooks([url, ...]) as delivery`` posts
+  the queued updates to the instances in turn with setWebhook's secret token, delivers again
+  (to the next one) what is not acknowledged with a 2xx, and runs a method found in a
+  response's body (``Call.webhook_reply``); ``post_webhook`` posts one update by hand.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ import re
 import socket
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -51,7 +56,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import UpdateType
-from aiohttp import ClientSession, web
+from aiohttp import ClientError, ClientSession, ClientTimeout, MultipartReader, web
 
 from tests.support.telegram_html import HtmlParseError, checked_link, parse_html, utf16_len
 
@@ -62,6 +67,7 @@ __all__ = [
     "HtmlParseError",
     "Topic",
     "UploadedFile",
+    "WebhookDelivery",
     "parse_html",
     "utf16_len",
 ]
@@ -224,7 +230,8 @@ class Call:
     ``allowed_updates``, ``commands``...) are Python values; ``text`` and ``caption`` are exactly
     what was sent. Uploads are in ``files`` under the parameter name (``files["document"]``).
     After the answer: ``status`` (HTTP), ``result`` (on success) or ``error`` (the description);
-    ``dropped`` when the connection was closed without an answer.
+    ``dropped`` when the connection was closed without an answer; ``webhook_reply`` when the
+    bot returned it in a webhook's response instead of calling it.
     """
 
     method: str
@@ -234,6 +241,7 @@ class Call:
     result: Any = None
     error: str | None = None
     dropped: bool = False
+    webhook_reply: bool = False  # found in a webhook's response body, run by the fake
 
     @property
     def ok(self) -> bool:
@@ -474,6 +482,7 @@ class FakeTelegram:
         self._file_ids = itertools.count(1)
         self._commands: dict[tuple[str, str], list[JSON]] = {}
         self._webhook: JSON | None = None
+        self._delivery: WebhookDelivery | None = None
 
         self._call_waiters: list[asyncio.Future[None]] = []
         self._inflight = 0
@@ -551,6 +560,8 @@ class FakeTelegram:
     async def stop(self) -> None:
         """Answer pending long polls, close bots made by ``make_bot`` and stop the server."""
         self._closing = True
+        if self._delivery is not None:
+            await self._delivery.stop()
         for poller in self._pollers:
             poller.wake.set()
         for bot in self._bots:
@@ -797,17 +808,57 @@ class FakeTelegram:
         self._touch()
         for poller in self._pollers:
             poller.wake.set()
+        if self._delivery is not None:
+            self._delivery.wake()
         return int(update["update_id"])
 
+    def deliver_webhooks(
+        self,
+        targets: Sequence[str],
+        *,
+        connections: int = 40,
+        retry_delay: float = 0.1,
+        timeout: float = 60.0,
+        in_order: bool = True,
+    ) -> WebhookDelivery:
+        """Act as Telegram with a webhook set: queued updates are POSTed to ``targets`` (the
+        instances behind the webhook's URL) in turn; see WebhookDelivery. Use it as
+        ``async with fake.deliver_webhooks([...]) as delivery:``."""
+        if self._delivery is not None:
+            raise RuntimeError("the fake delivers to webhooks already")
+        self._delivery = WebhookDelivery(
+            self,
+            targets,
+            connections=connections,
+            retry_delay=retry_delay,
+            timeout=timeout,
+            in_order=in_order,
+        )
+        return self._delivery
+
+    def _take_updates(self) -> list[JSON]:
+        """The queued updates Telegram would send (their kind allowed), taken off the queue."""
+        taken = [u for u in self._updates if self._kind(u) in self._allowed]
+        self._updates = []
+        return taken
+
     async def post_webhook(self, url: str, update: JSON, secret: str | None = None) -> int:
-        """POST ``update`` as JSON to a webhook, like Telegram; returns the HTTP status."""
+        """POST ``update`` as JSON to a webhook, like Telegram; returns the HTTP status. A
+        method in a 2xx response's body is run, as Telegram runs it."""
         headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
         async with (
             ClientSession() as session,
             session.post(url, json=update, headers=headers) as resp,
         ):
-            await resp.read()
-            return resp.status
+            reply = None
+            if 200 <= resp.status < 300:
+                reply = await WebhookDelivery.reply_in(resp)  # reads the body
+            else:
+                await resp.read()
+            status = resp.status
+        if reply is not None:
+            await self.execute_webhook_reply(*reply)
+        return status
 
     # --- acting as users
 
@@ -1098,6 +1149,8 @@ class FakeTelegram:
         self._last_activity = time.monotonic()
 
     def _undelivered(self) -> int:
+        if self._delivery is not None:
+            return self._delivery.pending
         if not self._polled or self._webhook is not None:
             return 0
         return sum(
@@ -1350,6 +1403,18 @@ class FakeTelegram:
             return self._answer(call, error.status, error.payload())
         call = Call(method, params, files)
         self._record(call)
+        return await self._perform(call, token, entry, request)
+
+    async def _perform(
+        self,
+        call: Call,
+        token: str,
+        entry: tuple[str, Handler] | None,
+        request: web.Request | None,
+    ) -> web.Response:
+        """Answer a recorded call (`request`: None for a method in a webhook's response)."""
+        method = call.method
+        params = call.params
         polling = method == "getUpdates"
         if not polling:
             self._inflight += 1
@@ -1369,7 +1434,7 @@ class FakeTelegram:
                 fault = faults.pop(0)
                 if fault.kind == "drop":
                     call.dropped = True
-                    if request.transport is not None:
+                    if request is not None and request.transport is not None:
                         request.transport.close()
                     return web.Response()
                 raise ApiError(fault.status, fault.description, fault.retry_after)
@@ -1386,6 +1451,26 @@ class FakeTelegram:
             if not polling:
                 self._inflight -= 1
             self._touch()
+
+    async def execute_webhook_reply(
+        self, method: str, raw: JSON, files: dict[str, UploadedFile] | None = None
+    ) -> Call:
+        """Run a method found in a webhook's response, as Telegram does once the update is
+        acknowledged: recorded (``Call.webhook_reply``) and answered like any call, the result
+        going nowhere. ``raw``: the fields as received (form values or JSON)."""
+        entry = self._handlers.get(method.lower())
+        name = entry[0] if entry is not None else method
+        params = {key: _decode_field(key, value) for key, value in raw.items() if key != "method"}
+        named = dict(files or {})
+        for key, value in list(params.items()):
+            if isinstance(value, str) and value.startswith("attach://"):
+                upload = named.pop(value[len("attach://") :], None)
+                if upload is not None:
+                    named[key] = upload
+        call = Call(name, params, named, webhook_reply=True)
+        self._record(call)
+        await self._perform(call, self.token, entry, None)
+        return call
 
     def _check_pace(self, method: str, params: JSON) -> None:
         if not (method.startswith("send") or method in {"copyMessage", "forwardMessage"}):
@@ -1979,6 +2064,8 @@ class FakeTelegram:
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise ApiError(400, "Bad Request: secret token contains unallowed characters")
         self._set_allowed(params.get("allowed_updates"))
+        if self._delivery is not None:
+            self._delivery.wake()
         self._webhook = {
             "url": str(url),
             "secret_token": secret,
@@ -2094,3 +2181,221 @@ class FakeTelegram:
             },
         )
         return info
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+@dataclass
+class Delivery:
+    """One POST of an update to a webhook: its HTTP status, or what went wrong instead."""
+
+    update_id: int
+    target: str
+    status: int | None = None
+    error: str | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class WebhookDelivery:
+    """The fake as Telegram with a webhook set, and a round-robin balancer in front of the
+    instances: every queued update (``user_text``...) is POSTed, with the secret token of
+    setWebhook, to the next of ``targets``, at most ``connections`` at once per target. An
+    update not acknowledged with a 2xx (an error status, a refused or broken connection, no
+    answer within ``timeout`` seconds) is delivered again ``retry_delay`` seconds later, to
+    the next target. A method in an acknowledged response's body (JSON or a form, as aiogram
+    writes it) is run as Telegram runs it (``Call.webhook_reply``). Nothing is delivered
+    before setWebhook. As Telegram does, one chat's updates go one at a time, in order: the
+    next once the previous is acknowledged (``in_order=False``: all at once); different
+    chats' updates go concurrently."""
+
+    def __init__(
+        self,
+        fake: FakeTelegram,
+        targets: Sequence[str],
+        *,
+        connections: int,
+        retry_delay: float,
+        timeout: float,
+        in_order: bool = True,
+    ) -> None:
+        if not targets or connections < 1:
+            raise ValueError("at least one target and one connection are needed")
+        self.fake = fake
+        self.targets = list(targets)
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self.in_order = in_order
+        self.attempts: list[Delivery] = []
+        self.acknowledged: dict[int, str] = {}  # update_id: the target that acknowledged it
+        self._queue: deque[JSON] = deque()
+        self._slots = {target: asyncio.Semaphore(connections) for target in self.targets}
+        self._turn = itertools.count()
+        self._posting = 0
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: ClientSession | None = None
+        self._loop: asyncio.Task[None] | None = None
+        self._ack_waiters: list[asyncio.Future[None]] = []
+        self._busy_chats: set[int | None] = set()  # chats with an update being delivered
+
+    async def __aenter__(self) -> WebhookDelivery:
+        self._session = ClientSession(timeout=ClientTimeout(total=self.timeout))
+        self._loop = asyncio.create_task(self._run(), name="fake-webhook-delivery")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        tasks = [task for task in (self._loop, *self._tasks) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loop = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self.fake._delivery is self:
+            self.fake._delivery = None
+
+    @property
+    def pending(self) -> int:
+        """Updates not acknowledged yet: queued, being posted or waiting to be posted again."""
+        return len(self._queue) + self._posting + len(self.fake._updates)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def attempts_of(self, update_id: int) -> list[Delivery]:
+        return [attempt for attempt in self.attempts if attempt.update_id == update_id]
+
+    async def wait_acknowledged(self, update_id: int, within: float = 10.0) -> str:
+        """The target that acknowledged ``update_id`` (waiting for it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while update_id not in self.acknowledged:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"update {update_id} not acknowledged within {within}s; attempts: "
+                    f"{self.attempts_of(update_id)}"
+                )
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._ack_waiters.append(waiter)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiter, remaining)
+        return self.acknowledged[update_id]
+
+    async def _run(self) -> None:
+        while True:
+            self._queue.extend(self.fake._take_updates())
+            webhook = self.fake._webhook
+            if webhook is not None:
+                held: deque[JSON] = deque()  # their chat's previous update is not done
+                while self._queue:
+                    update = self._queue.popleft()
+                    chat = _chat_of(update) if self.in_order else None
+                    if chat is not None and chat in self._busy_chats:
+                        held.append(update)
+                        continue
+                    if chat is not None:
+                        self._busy_chats.add(chat)
+                    target = self.targets[next(self._turn) % len(self.targets)]
+                    self._posting += 1
+                    task = asyncio.create_task(
+                        self._deliver(update, chat, target, webhook.get("secret_token"))
+                    )
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                self._queue = held
+            await self._wake.wait()
+            self._wake.clear()
+
+    async def _deliver(
+        self, update: JSON, chat: int | None, target: str, secret: str | None
+    ) -> None:
+        assert self._session is not None
+        attempt = Delivery(int(update["update_id"]), target)
+        self.attempts.append(attempt)
+        headers = {} if secret is None else {"X-Telegram-Bot-Api-Secret-Token": secret}
+        reply: tuple[str, JSON, dict[str, UploadedFile]] | None = None
+        try:
+            async with (
+                self._slots[target],
+                self._session.post(target, json=update, headers=headers) as response,
+            ):
+                attempt.status = response.status
+                if attempt.acknowledged:
+                    reply = await self.reply_in(response)
+                else:
+                    await response.read()
+        except (ClientError, TimeoutError, ConnectionError) as exc:
+            attempt.error = type(exc).__name__
+        try:
+            if attempt.acknowledged:
+                self.acknowledged.setdefault(attempt.update_id, target)
+                waiters, self._ack_waiters = self._ack_waiters, []
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                if reply is not None:
+                    await self.fake.execute_webhook_reply(*reply)
+            else:
+                await asyncio.sleep(self.retry_delay)
+                self._queue.appendleft(update)  # ahead of its chat's later updates
+        finally:
+            self._busy_chats.discard(chat)
+            self._posting -= 1
+            self.wake()
+            self.fake._touch()
+
+    @staticmethod
+    async def reply_in(response: Any) -> tuple[str, JSON, dict[str, UploadedFile]] | None:
+        """The method in a webhook's response body, if any: (method, fields, files)."""
+        fields: JSON = {}
+        files: dict[str, UploadedFile] = {}
+        if response.content_type == "multipart/form-data":
+            reader = MultipartReader.from_response(response)
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                assert not isinstance(part, MultipartReader)
+                name = part.name or ""
+                if part.filename is not None:
+                    data = await part.read()
+                    files[name] = UploadedFile(
+                        part.filename, part.headers.get("Content-Type"), bytes(data)
+                    )
+                else:
+                    fields[name] = await part.text()
+        else:
+            body = await response.read()
+            if body.strip():
+                decoded = json.loads(body)
+                if isinstance(decoded, dict):
+                    fields = decoded
+        method = fields.get("method")
+        if not isinstance(method, str) or not method:
+            return None
+        return method, fields, files
+
+
+def _chat_of(update: JSON) -> int | None:
+    """The chat an update belongs to (a button press: the chat of its message), if any."""
+    payload = next((value for key, value in update.items() if key != "update_id"), None)
+    if not isinstance(payload, dict):
+        return None
+    chat = payload.get("chat") or (payload.get("message") or {}).get("chat")
+    if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+        return int(chat["id"])
+    return None

@@ -103,3 +103,75 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+# --------------------------------------------------------------------------- webhook instances
+
+WEBHOOK_SECRET = "s3cret-Webhook_token"
+WEBHOOK_PATH = "/hook"
+
+
+class WebhookInstance:
+    """`python -m bot webhook` on a port of its own, in a directory of its own (its own
+    DATA_DIR), behind the stand-in's delivery."""
+
+    def __init__(self, workdir: Path, api_url: str, **settings: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.base}{WEBHOOK_PATH}"
+        self.data_dir = workdir / "data"
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = bot_env(
+            BOT_TOKEN=TOKEN,
+            TELEGRAM_API_URL=api_url,
+            WEBHOOK_URL="https://example.invalid/hook",
+            WEBHOOK_SECRET=WEBHOOK_SECRET,
+            WEBHOOK_HOST="127.0.0.1",
+            WEBHOOK_PORT=str(self.port),
+            WEBHOOK_PATH=WEBHOOK_PATH,
+            **settings,
+        )
+        self.process = BotProcess("webhook", workdir, env)
+
+    async def health(self) -> tuple[int, str] | None:
+        """(status, text) of GET /health, None while nothing listens."""
+        from aiohttp import ClientError, ClientSession
+
+        try:
+            async with ClientSession() as http, http.get(f"{self.base}/health") as response:
+                return response.status, await response.text()
+        except ClientError:
+            return None
+
+    async def wait_healthy(self, within: float = STARTUP) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while (await self.health()) is None:
+            self.process.check_alive()
+            if loop.time() > deadline:
+                raise AssertionError(f"no /health within {within}s:\n{self.process.output()}")
+            await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, nothing is released."""
+        self.process.kill()
+
+
+async def start_instances(
+    fake: FakeTelegram, workdir: Path, count: int, **settings: str
+) -> list[WebhookInstance]:
+    """`count` webhook instances started at once (each takes seconds to import aiogram), once
+    all answer /health and have set the webhook."""
+    instances = [
+        WebhookInstance(workdir / f"instance{n}", fake.url, **settings) for n in range(count)
+    ]
+    try:
+        for instance in instances:
+            await instance.wait_healthy()
+        for instance in instances:
+            await wait_call(fake, instance.process, "setWebhook", within=STARTUP)
+    except BaseException:
+        for instance in instances:
+            instance.kill()
+        raise
+    return instances

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiogram import Bot, Dispatcher, F, Router
@@ -311,6 +312,242 @@ async def test_dispatcher_polling_end_to_end(fake: FakeTelegram, bot: Bot) -> No
     first_poll = next(call for call in fake.calls if call.method == "getUpdates")
     assert first_poll.params["allowed_updates"] == ["callback_query", "message"]
     assert fake.message(111, greeting.result["message_id"]) is not None
+
+
+# --------------------------------------------------------------------------- webhook delivery
+
+
+class Instance:
+    """A webhook server: aiogram's handler answering after the update is handled, or a fixed
+    status, counting the requests it is handling at once."""
+
+    def __init__(self, dp: Dispatcher, bot: Bot, status: int | None = None) -> None:
+        self.status = status
+        self.received: list[int] = []
+        self.running = 0
+        self.most_running = 0
+        self.aiogram = SimpleRequestHandler(
+            dispatcher=dp, bot=bot, handle_in_background=False, secret_token="s3cret"
+        )
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.received.append((await request.json())["update_id"])
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            if self.status is not None:
+                return web.Response(status=self.status)
+            return await self.aiogram.handle(request)
+        finally:
+            self.running -= 1
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/tg", self.handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, sock).start()
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/tg"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.fixture
+async def instances(bot: Bot) -> AsyncIterator[Callable[..., Awaitable[Instance]]]:
+    started: list[Instance] = []
+
+    async def start(dp: Dispatcher, status: int | None = None) -> Instance:
+        instance = Instance(dp, bot, status)
+        await instance.start()
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        await instance.stop()
+
+
+def replying_dispatcher(seen: list[str] | None = None) -> Dispatcher:
+    """Answers every message with "đã nhận: <text>" in the webhook's response."""
+    dp = Dispatcher()
+
+    @dp.message()
+    async def on_message(message: Message) -> Any:
+        if seen is not None:
+            seen.append(message.text or "")
+        return message.answer(f"đã nhận: {message.text}")
+
+    return dp
+
+
+async def test_delivery_sends_each_update_to_the_instances_in_turn_with_the_secret(
+    fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
+) -> None:
+    first, second = await instances(replying_dispatcher()), await instances(replying_dispatcher())
+    await bot.set_webhook("https://bot.example.com/tg", secret_token="s3cret")
+
+    async with fake.deliver_webhooks([first.url, second.url]) as delivery:
+        ids = [fake.user_text(f"câu {n}", user_id=100 + n) for n in range(4)]
+        for update_id in ids:
+            await delivery.wait_acknowledged(update_id)
+        await fake.wait_idle()
+
+    assert [delivery.acknowledged[update_id] for update_id in ids] == [
+        first.url,
+        second.url,
+        first.url,
+        second.url,
+    ]
+    # The answers came in the responses: the fake sent them as Telegram does.
+    replies = [call for call in fake.calls if call.method == "sendMessage"]
+    assert all(call.webhook_reply and call.ok for call in replies)
+    assert sorted(call.text or "" for call in replies) == [f"đã nhận: câu {n}" for n in range(4)]
+    assert fake.messages(100)[-1]["text"] == "đã nhận: câu 0"
+
+
+async def test_delivery_waits_for_set_webhook(
+    fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
+) -> None:
+    instance = await instances(replying_dispatcher())
+
+    async with fake.deliver_webhooks([instance.url]) as delivery:
+        update_id = fake.user_text("sớm quá")
+        assert delivery.pending == 1
+        assert instance.received == []
+
+        await bot.set_webhook("https://bot.example.com/tg", secret_token="s3cret")
+        assert await delivery.wait_acknowledged(update_id) == instance.url
+
+
+async def test_an_update_refused_is_delivered_again_to_the_next_instance(
+    fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
+) -> None:
+    seen: list[str] = []
+    busy = await instances(Dispatcher(), status=503)
+    well = await instances(replying_dispatcher(seen))
+    gone = await instances(Dispatcher())
+    await gone.stop()  # its port refuses connections now
+    await bot.set_webhook("https://bot.example.com/tg", secret_token="s3cret")
+
+    async with fake.deliver_webhooks([busy.url, gone.url, well.url]) as delivery:
+        update_id = fake.user_text("có ai không")
+        assert await delivery.wait_acknowledged(update_id) == well.url
+        await fake.wait_idle()
+
+    attempts = delivery.attempts_of(update_id)
+    assert [(a.target, a.status) for a in attempts] == [
+        (busy.url, 503),
+        (gone.url, None),
+        (well.url, 200),
+    ]
+    assert attempts[1].error == "ClientConnectorError"
+    assert seen == ["có ai không"]  # handled once: the refusals did not reach a handler
+    assert [call.text for call in fake.sent_messages(111)] == ["đã nhận: có ai không"]
+
+
+async def test_an_update_not_answered_in_time_is_delivered_again_to_the_next_instance(
+    fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
+) -> None:
+    stuck = asyncio.Event()
+    hanging = Dispatcher()
+
+    @hanging.message()
+    async def never_answers(message: Message) -> None:
+        await stuck.wait()
+
+    slow = await instances(hanging)
+    well = await instances(replying_dispatcher())
+    await bot.set_webhook("https://bot.example.com/tg", secret_token="s3cret")
+
+    try:
+        async with fake.deliver_webhooks([slow.url, well.url], timeout=0.5) as delivery:
+            update_id = fake.user_text("có ai không")
+            assert await delivery.wait_acknowledged(update_id) == well.url
+    finally:
+        stuck.set()
+
+    first, second = delivery.attempts_of(update_id)
+    assert (first.target, first.status) == (slow.url, None)
+    assert first.error is not None
+    assert (second.target, second.status) == (well.url, 200)
+
+
+async def test_one_chats_updates_are_delivered_one_at_a_time_and_other_chats_meanwhile(
+    fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
+) -> None:
+    first_taken, go_on = asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+    dp = Dispatcher()
+
+    @dp.message()
+    async def on_message(message: Message) -> Any:
+        seen.append(message.text or "")
+        if message.text == "một":
+            first_taken.set()
+            await go_on.wait()
+        return message.answer(f"đã nhận: {message.text}")
+
+    one, two = await instances(dp), await instances(dp)
+    await bot.set_webhook("https://bot.example.com/tg", secret_token="s3cret")
+
+    async with fake.deliver_webhooks([one.url, two.url]) as delivery:
+        lan = [fake.user_text(text, user_id=111) for text in ("một", "hai", "ba")]
+        other = fake.user_text("chào", user_id=222)
+        await first_taken.wait()
+        # Lan's next messages wait for her first to be acknowledged; Minh's does not.
+        await delivery.wait_acknowledged(other)
+        assert seen == ["một", "chào"]
+        go_on.set()
+        for update_id in lan:
+            await delivery.wait_acknowledged(update_id)
+        await fake.wait_idle()
+
+    assert seen == ["một", "chào", "hai", "ba"]
+    assert [call.text for call in fake.sent_messages(111)] == [
+        "đã nhận: một",
+        "đã nhận: hai",
+        "đã nhận: ba",
+    ]
+    # Still round-robin over the instances.
+    assert {delivery.acknowledged[update_id] for update_id in lan} == {one.url, two.url}
+
+
+async def test_delivery_keeps_to_the_connections_allowed_per_instance(
+    fake: FakeTelegram, bot: Bot, instances: Callable[..., Awaitable[Instance]]
+) -> None:
+    arrived: asyncio.Queue[asyncio.Event] = asyncio.Queue()
+    dp = Dispatcher()
+
+    @dp.message()
+    async def slow(message: Message) -> None:
+        done = asyncio.Event()
+        await arrived.put(done)
+        await done.wait()
+
+    instance = await instances(dp)
+    await bot.set_webhook("https://bot.example.com/tg", secret_token="s3cret")
+
+    async with fake.deliver_webhooks([instance.url], connections=2) as delivery:
+        ids = [fake.user_text(f"câu {n}", user_id=200 + n) for n in range(5)]
+        # Two are handled at once; each one finished lets the next one in.
+        first = await arrived.get()
+        handling = [await arrived.get()]
+        first.set()
+        for _ in range(3):
+            handling.append(await arrived.get())
+            handling.pop(0).set()
+        handling.pop(0).set()
+        for update_id in ids:
+            await delivery.wait_acknowledged(update_id)
+
+    assert instance.most_running == 2
+    assert sorted(instance.received) == ids
 
 
 # --------------------------------------------------------------------------- errors
