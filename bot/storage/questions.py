@@ -69,11 +69,18 @@ class Questions(Database):
         await self.purge_expired()
 
     async def record_question(
-        self, user_id: int, text: str, decision: Decision, *, at: float | None = None
+        self,
+        user_id: int,
+        text: str,
+        decision: Decision,
+        *,
+        at: float | None = None,
+        update_id: int | None = None,
     ) -> int:
         """Store a question and the bot's decision; the row id, once committed. WriteDeferred
         when the database cannot be written: the question is kept and written later, and the
-        caller answers without its id."""
+        caller answers without its id. ``update_id``: the Telegram update it came in; the same
+        update stored again (delivered again after an instance died) gives the first row."""
         values = {
             "at": time.time() if at is None else at,
             "user_key": self.user_key(user_id),
@@ -82,15 +89,24 @@ class Questions(Database):
             "intent": decision.intent if decision.action == "answer" else None,
             "confidence": float(decision.confidence),
             "best_guess": best_guess(decision),
+            "update_id": update_id,
         }
 
         def insert(db: Tx) -> int:
             row = db.execute(
                 "INSERT INTO questions (at, user_key, text, action, intent, confidence,"
-                " best_guess) VALUES (:at, :user_key, :text, :action, :intent, :confidence,"
-                " :best_guess) RETURNING id",
+                " best_guess, update_id) VALUES (:at, :user_key, :text, :action, :intent,"
+                " :confidence, :best_guess, :update_id)"
+                " ON CONFLICT (user_key, update_id) WHERE update_id IS NOT NULL DO NOTHING"
+                " RETURNING id",
                 values,
             ).fetchone()
+            if row is None:
+                row = db.execute(
+                    "SELECT id FROM questions WHERE user_key = :user_key"
+                    " AND update_id = :update_id",
+                    values,
+                ).fetchone()
             return int(row["id"])
 
         return await self._write(insert, retry=True)

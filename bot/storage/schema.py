@@ -48,9 +48,18 @@ questions = Table(
     Column("best_guess", Text),
     Column("assigned_intent", Text),
     Column("assigned_at", Double),
+    Column("update_id", BigInteger),  # the Telegram update it came in (revision 0002)
     CheckConstraint("action IN ('answer', 'suggest', 'handoff')"),
     Index("questions_at", "at"),
     Index("questions_user", "user_key", "id"),
+    Index(
+        "questions_update",
+        "user_key",
+        "update_id",
+        unique=True,
+        sqlite_where=text("update_id IS NOT NULL"),
+        postgresql_where=text("update_id IS NOT NULL"),
+    ),
 )
 
 votes = Table(

@@ -21,7 +21,7 @@ CREATE TABLE questions (
 	confidence DOUBLE NOT NULL,
 	best_guess TEXT,
 	assigned_intent TEXT,
-	assigned_at DOUBLE,
+	assigned_at DOUBLE, update_id BIGINT,
 	PRIMARY KEY (id),
 	CHECK (action IN ('answer', 'suggest', 'handoff'))
 );
@@ -95,5 +95,7 @@ CREATE TABLE operator_relays (
 	payload TEXT NOT NULL, owner TEXT,
 	PRIMARY KEY (id)
 );
+
+CREATE UNIQUE INDEX questions_update ON questions (user_key, update_id) WHERE update_id IS NOT NULL;
 
 INSERT INTO alembic_version (version_num) VALUES ('0002');

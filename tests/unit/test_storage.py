@@ -1006,3 +1006,18 @@ async def test_each_instance_resumes_its_own_relays_and_takes_over_a_gone_ones(
         assert await storage.relay_owners() == {"a"}
     finally:
         await storage.close()
+
+
+async def test_a_question_delivered_again_in_the_same_update_is_stored_once(
+    database: BotDatabase,
+) -> None:
+    storage = await database.open()
+    try:
+        first = await storage.record_question(7, "CSO là gì?", ANSWER, update_id=1001)
+        again = await storage.record_question(7, "CSO là gì?", ANSWER, update_id=1001)
+        other = await storage.record_question(8, "CSO là gì?", ANSWER, update_id=1001)
+        assert again == first  # Telegram's second delivery of the same update
+        assert other != first  # the same number in another person's chat is another update
+        assert [r.id for r in await storage.recent_questions(7)] == [first]
+    finally:
+        await storage.close()
