@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -46,6 +46,9 @@ from bot.engine.assistant import Assistant
 from bot.storage import Handoff, Storage, StorageError
 from bot.telegram.keyboards import close_keyboard, rating_keyboard
 from bot.telegram.text import quote, shorten
+
+if TYPE_CHECKING:
+    from bot.cluster.leases import Lease
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +70,13 @@ def topic_gone(exc: TelegramBadRequest) -> bool:
 
 
 _EPSILON = 1e-6  # seconds: a slot that frees "now" is free, whatever the float rounding
+
+
+class Window(Protocol):
+    """Waits for a free slot: RateWindow in one process, SharedWindow (bot/cluster/limits.py)
+    across the instances."""
+
+    async def acquire(self) -> None: ...
 
 
 class RateWindow:
@@ -111,59 +121,80 @@ class Customer:
         return cls(chat_id, user.id, user.full_name, user.username, user.language_code)
 
 
+@dataclass(slots=True)
+class Streak:
+    """One conversation's last two outcomes (question id, failed) and whether a person was
+    offered for them: what FailureStreak keeps per conversation in memory, and the shared
+    state (bot/cluster/state.py) keeps in Redis."""
+
+    outcomes: deque[tuple[int, bool]] = dataclasses.field(default_factory=lambda: deque(maxlen=2))
+    offered: bool = False
+
+    def question(self, question_id: int, failed: bool) -> bool:
+        """A new question and whether the bot failed it; True when a person should be offered."""
+        self.outcomes.append((question_id, failed))
+        return self._check()
+
+    def vote(self, question_id: int, up: bool) -> bool:
+        """👍/👎 on an earlier answer; True when a person should be offered."""
+        for index, (qid, _) in enumerate(self.outcomes):
+            if qid == question_id:
+                self.outcomes[index] = (qid, not up)
+                break
+        else:
+            self.outcomes.append((question_id, not up))
+        return self._check()
+
+    def _check(self) -> bool:
+        if len(self.outcomes) == 2 and all(failed for _, failed in self.outcomes):
+            if not self.offered:
+                self.offered = True
+                return True
+            return False
+        self.offered = False
+        return False
+
+    def to_data(self) -> dict[str, Any]:
+        return {"outcomes": [list(outcome) for outcome in self.outcomes], "offered": self.offered}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Streak:
+        outcomes = deque(((int(q), bool(f)) for q, f in data.get("outcomes", ())), maxlen=2)
+        return cls(outcomes, bool(data.get("offered", False)))
+
+
 class FailureStreak:
     """The last two outcomes per conversation: a handoff or a 👎 is a failure. Two failures in a
     row make the bot offer a person without being asked (once per streak)."""
 
     def __init__(self, max_size: int = 100_000) -> None:
         self.max_size = max_size
-        self._outcomes: OrderedDict[int, deque[tuple[int, bool]]] = OrderedDict()
-        self._offered: set[int] = set()
+        self._streaks: OrderedDict[int, Streak] = OrderedDict()
 
     def __len__(self) -> int:
         """How many conversations are remembered."""
-        return len(self._outcomes)
+        return len(self._streaks)
 
-    def _check(self, key: int) -> bool:
-        outcomes = self._outcomes[key]
-        if len(outcomes) == 2 and all(failed for _, failed in outcomes):
-            if key not in self._offered:
-                self._offered.add(key)
-                return True
-            return False
-        self._offered.discard(key)
-        return False
-
-    def _outcomes_of(self, key: int) -> deque[tuple[int, bool]]:
-        """The conversation's outcomes, made the most recent; the least recent conversations
+    def _streak_of(self, key: int) -> Streak:
+        """The conversation's streak, made the most recent; the least recent conversations
         beyond `max_size` are forgotten."""
-        outcomes = self._outcomes.setdefault(key, deque(maxlen=2))
-        self._outcomes.move_to_end(key)
-        while len(self._outcomes) > self.max_size:
-            old, _ = self._outcomes.popitem(last=False)
-            self._offered.discard(old)
-        return outcomes
+        streak = self._streaks.get(key)
+        if streak is None:
+            streak = self._streaks[key] = Streak()
+        self._streaks.move_to_end(key)
+        while len(self._streaks) > self.max_size:
+            self._streaks.popitem(last=False)
+        return streak
 
     def question(self, key: int, question_id: int, failed: bool) -> bool:
         """A new question and whether the bot failed it; True when a person should be offered."""
-        self._outcomes_of(key).append((question_id, failed))
-        return self._check(key)
+        return self._streak_of(key).question(question_id, failed)
 
     def vote(self, key: int, question_id: int, up: bool) -> bool:
         """👍/👎 on an earlier answer; True when a person should be offered."""
-        if key not in self._outcomes:
-            if up:
-                return False
-            self._outcomes_of(key).append((question_id, True))
-            return self._check(key)
-        outcomes = self._outcomes_of(key)
-        for index, (qid, _) in enumerate(outcomes):
-            if qid == question_id:
-                outcomes[index] = (qid, not up)
-                break
-        else:
-            outcomes.append((question_id, not up))
-        return self._check(key)
+        if key not in self._streaks and up:
+            return False
+        return self._streak_of(key).vote(question_id, up)
 
 
 # What a relay sends to the operators' chat.
@@ -249,12 +280,17 @@ class HandoffDesk:
         *,
         timeout: float,
         rate: int,
+        window: Window | None = None,
+        timeouts_lease: Lease | None = None,
     ) -> None:
+        """`window` counts the sends to the operators' group (RateWindow(rate) unless given);
+        with `timeouts_lease`, the timeout notices go out from whichever instance holds it."""
         self.operator_chat_id = operator_chat_id
         self.db = db
         self.assistant = assistant
         self.timeout = timeout
-        self.window = RateWindow(rate)
+        self.window: Window = RateWindow(rate) if window is None else window
+        self.timeouts_lease = timeouts_lease
         self._relays = FairQueue()
         self._idle = asyncio.Event()  # nothing queued or being sent
         self._idle.set()
@@ -684,6 +720,13 @@ class HandoffDesk:
 
     async def _timeout_loop(self, bot: Bot) -> None:
         interval = max(0.2, min(30.0, self.timeout / 4))
+        if self.timeouts_lease is not None:
+            from bot.cluster.leases import under_lease
+
+            await under_lease(
+                self.timeouts_lease, interval, lambda: self.notify_timeouts(bot), "handoff timeouts"
+            )
+            return
         while True:
             await asyncio.sleep(interval)
             try:

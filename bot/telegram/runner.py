@@ -10,6 +10,7 @@ import sys
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
 from bot import texts
+from bot.cluster.redis import RedisUnreachable
 from bot.engine.assistant import Assistant
 from bot.logs import configure_logging
 from bot.settings import Settings
@@ -63,6 +64,9 @@ def serve(
         return EXIT_CONFIG
     except UpdatesConflict as exc:
         print(texts.CONFIG_UPDATES_CONFLICT.format(reason=exc.reason), file=sys.stderr)
+        return EXIT_CONFIG
+    except RedisUnreachable as exc:
+        print(texts.CONFIG_REDIS_UNREACHABLE.format(reason=exc), file=sys.stderr)
         return EXIT_CONFIG
     except StorageError as exc:  # DATA_DIR missing rights, a full disk, a damaged file
         print(texts.CONFIG_DATA_DIR.format(reason=exc), file=sys.stderr)
