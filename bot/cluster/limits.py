@@ -9,6 +9,7 @@ works again) and the operators' rate falls back to this instance's own window.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
@@ -138,19 +139,23 @@ class SharedWindow:
         # While Redis is away: this instance's own window, which Telegram's limit still holds.
         self._local = RateWindow(limit, period)
 
-    async def acquire(self) -> None:
-        import asyncio
+    async def try_acquire(self) -> float:
+        """Take a slot: 0.0; else the seconds until one frees (nothing taken). Raises what a
+        Redis command raises."""
+        wait_ms = await self._script(
+            keys=[self.key], args=[self.limit, self.period_ms, uuid.uuid4().hex]
+        )
+        return int(wait_ms) / 1000
 
+    async def acquire(self) -> None:
         while True:
             try:
-                wait_ms = await self._script(
-                    keys=[self.key], args=[self.limit, self.period_ms, uuid.uuid4().hex]
-                )
+                wait = await self.try_acquire()
             except self._errors as exc:
                 self._warned.failed(exc, "the rate is counted by this instance alone")
                 await self._local.acquire()
                 return
             self._warned.worked()
-            if not wait_ms:
+            if not wait:
                 return
-            await asyncio.sleep(int(wait_ms) / 1000)
+            await asyncio.sleep(wait)

@@ -34,6 +34,8 @@ class Cluster:
     def from_settings(cls, settings: Settings) -> Cluster:
         """The client for REDIS_URL (no connection is made before the first command)."""
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         if settings.redis_url is None:
             raise ValueError("REDIS_URL is not set")
@@ -42,6 +44,9 @@ class Cluster:
             socket_timeout=COMMAND_TIMEOUT,
             socket_connect_timeout=COMMAND_TIMEOUT,
             health_check_interval=30,
+            # Once at once: a connection broken by a Redis restart is replaced; redis-py's own
+            # default (3 tries, seconds apart) would hold every update while Redis is away.
+            retry=Retry(NoBackoff(), 1),
         )
         return cls(client, settings.redis_prefix)
 
