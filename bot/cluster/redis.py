@@ -68,6 +68,15 @@ class Cluster:
         await self.client.aclose()
 
 
+async def redis_answers(settings: Settings) -> None:
+    """Start-up: raise RedisUnreachable unless Redis answers at REDIS_URL."""
+    cluster = Cluster.from_settings(settings)
+    try:
+        await cluster.check()
+    finally:
+        await cluster.close()
+
+
 def redis_errors() -> tuple[type[BaseException], ...]:
     """What a Redis command raises when the server is away or failing: the bot fails soft
     on these (a timeout is an OSError subclass in redis-py's socket layer, or its own)."""

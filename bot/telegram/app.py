@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
@@ -88,8 +88,8 @@ def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage)
 
     With REDIS_URL, `cluster` (the shared Redis) holds what the instances share: the chat
     state, the per-chat lock, flood control, the operators' rate and the periodic jobs'
-    leases; start-up stops with RedisUnreachable when Redis does not answer, and shutdown
-    closes the client. Without it, `cluster` is None and all of that lives in this process.
+    leases, and shutdown closes the client (whether Redis answers is checked before, by
+    `serve`). Without it, `cluster` is None and all of that lives in this process.
     """
     in_flight = InFlight()
     cluster = None if settings.redis_url is None else Cluster.from_settings(settings)
@@ -139,8 +139,6 @@ def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage)
     dp["live_knowledge"] = LiveKnowledge(settings.knowledge_file, assistant, settings.contact_email)
     handlers.register(dp)
     dp.errors.register(on_error)
-    if cluster is not None:
-        dp.startup.register(cluster_check(cluster))
     dp.startup.register(on_startup)
     background: list[asyncio.Task[None]] = []
 
@@ -185,19 +183,6 @@ def chat_locks(cluster: Cluster) -> ChatLocks:
     from bot.cluster.order import ChatLocks
 
     return ChatLocks(cluster)
-
-
-def cluster_check(cluster: Cluster) -> Callable[[], Awaitable[None]]:
-    """The first start-up hook with REDIS_URL: Redis must answer (RedisUnreachable)."""
-
-    async def check() -> None:
-        try:
-            await cluster.check()
-        except Exception:
-            await cluster.close()  # aiogram runs no shutdown hook after a failed start-up
-            raise
-
-    return check
 
 
 def retention(storage: Storage, cluster: Cluster | None) -> Coroutine[Any, Any, None]:
