@@ -41,6 +41,10 @@ bounded: a bucket idle for its burst / rate seconds is full again, exactly like 
 it is forgotten; and at most `max_users` buckets are kept (beyond that the least recently
 seen user or group starts afresh, which can only favour them).
 
+With REDIS_URL the buckets live in Redis instead, for all the instances together, with the
+same decisions (bot/cluster/limits.py: SharedBuckets); when Redis fails, messages are let
+through (one WARNING).
+
 The middleware sits on the dispatcher's `update` observer, after InFlight and before
 ChatOrder (bot/telegram/app.py): a dropped update never waits for its chat's turn.
 """
