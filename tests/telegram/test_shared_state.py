@@ -119,6 +119,19 @@ async def test_ten_quick_messages_over_two_instances_get_the_burst_answered_and_
     assert said[6:] == [[]] * 4  # silence: one notice is enough
 
 
+async def test_a_thumbs_down_on_each_instances_answer_offers_a_person(
+    two: tuple[Conversation, Conversation],
+) -> None:
+    a, b = two
+    first = await a.says("CSO là gì?")
+    assert texts.PERSON_OFFER not in [seen(c) for c in messages(await a.press("👎", on=first))]
+    second = await b.says("CMO là gì?")
+
+    calls = await b.press("👎", on=second)  # the streak begun on A goes on on B
+
+    assert texts.PERSON_OFFER in [seen(c) for c in messages(calls)]
+
+
 async def test_the_operators_rate_is_counted_once_for_both_instances(
     two: tuple[Conversation, Conversation],
 ) -> None:
