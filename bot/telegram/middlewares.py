@@ -112,8 +112,9 @@ class ChatOrder(BaseMiddleware):
     at once only earn each other 429s.
 
     Several instances (`shared`, with REDIS_URL): once its turn has come here, an update also
-    holds its chat's lock in Redis while it is handled, so that no two instances handle one
-    chat at once; the backlog and its notices stay per process."""
+    holds its chat's lock in Redis while it is handled, taken in the order of the update ids,
+    so that no two instances handle one chat at once and a chat's messages spread over the
+    instances are answered in order; the backlog and its notices stay per process."""
 
     def __init__(
         self,
@@ -159,7 +160,8 @@ class ChatOrder(BaseMiddleware):
         async with self._turn(key, notice=False), self._slots:
             if self.shared is None:
                 return await handler(event, data)
-            async with self.shared.hold(data["bot"].id, key):
+            update_id = event.update_id if isinstance(event, Update) else 0
+            async with self.shared.hold(data["bot"].id, key, update_id):
                 return await handler(event, data)
 
     @asynccontextmanager

@@ -15,6 +15,7 @@ from bot import texts
 from bot.cli import build_assistant
 from bot.cluster.leases import Lease
 from bot.cluster.limits import SharedWindow
+from bot.cluster.order import ChatLocks
 from bot.cluster.redis import Cluster
 from bot.engine.assistant import Assistant
 from bot.settings import Settings
@@ -197,6 +198,44 @@ async def test_one_chat_is_handled_by_one_instance_at_a_time(
 
     assert "CSO" in sent[0]  # A's answer first, though Telegram held it up
     assert sent[-1].startswith(CMO_SKILLS)
+
+
+async def taken(task: asyncio.Task[Any], cluster: Cluster, line: str, update_id: int) -> None:
+    """Until the update stands in its chat's line in Redis (or has been answered)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while not task.done() and await cluster.client.zscore(line, update_id) is None:
+        if loop.time() > deadline:
+            raise AssertionError(f"update {update_id} never reached its chat's line")
+        await asyncio.sleep(0.005)
+
+
+async def test_quick_messages_spread_over_two_instances_are_answered_in_order(
+    shared: Settings, assistant: Assistant, storage: Storage
+) -> None:
+    config = shared.model_copy(update={"flood_burst": 20})
+    sent: list[str] = []
+    a = await instance(config, assistant, storage, GatedSession(sent))
+    b = await instance(config, assistant, storage, GatedSession(sent))
+    b._update_ids = a._update_ids  # one Telegram numbers the updates both instances get
+    cluster: Cluster = a.dp["cluster"]
+    line = ChatLocks(cluster).line(a.bot.id, LAN)
+    questions = ["CSO là gì?", "CMO là gì?", "CSO cần kỹ năng gì?", "CMO cần kỹ năng gì?"] * 2
+    try:
+        # As a load balancer hands them out: A, B, A, B…, each message taken by its instance
+        # before the next arrives, all of them handled at once.
+        handling = []
+        for n, question in enumerate(questions, start=1):
+            task = asyncio.create_task((b if n % 2 == 0 else a).says(question))
+            handling.append(task)
+            await taken(task, cluster, line, n)
+        await asyncio.gather(*handling)
+    finally:
+        await close(a, b)
+
+    answers = [text for text in sent if not text.startswith(texts.FEEDBACK_QUESTION)]
+    expected = [assistant.ask(question).text.split("\n")[0] for question in questions]
+    assert [answer.split("\n")[0] for answer in answers] == expected
 
 
 async def test_redis_restarted_mid_conversation_the_bot_keeps_answering(
