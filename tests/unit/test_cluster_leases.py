@@ -12,6 +12,7 @@ import pytest
 from bot.cluster.leases import Lease, under_lease
 from bot.cluster.redis import Cluster
 from tests.support.conversation import settings
+from tests.support.redis_server import own_redis
 
 
 @pytest.fixture
@@ -80,3 +81,17 @@ async def test_of_two_instances_running_a_job_one_runs_each_round(
 
     assert len(rounds) == 1, rounds  # all rounds by the instance that took the lease first
     assert not await instances[0].client.exists(instances[0].key("lease", "timeouts"))
+
+
+async def test_while_redis_is_away_no_instance_runs_a_round_and_then_one_does() -> None:
+    async with own_redis() as server:
+        cluster = Cluster.from_settings(settings(redis_url=server.url, redis_prefix="bot"))
+        lease = Lease(cluster, "purge")
+        try:
+            await server.stop()
+            assert not await lease.hold(60)  # never run on every instance at once
+
+            await server.start()
+            assert await lease.hold(60)
+        finally:
+            await cluster.close()

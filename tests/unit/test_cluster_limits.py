@@ -10,6 +10,7 @@ import pytest
 from bot.cluster.limits import DROP, NOTICE, PASS, SharedBuckets, SharedWindow
 from bot.cluster.redis import Cluster
 from tests.support.conversation import settings
+from tests.support.redis_server import own_redis
 
 LAN, MINH, NEWCOMER = 111, 222, 5000
 GROUP = -100777
@@ -91,3 +92,26 @@ async def test_the_operators_rate_is_one_window_for_every_instance(
     wait = await b.try_acquire()
 
     assert 59 < wait <= 60  # the fourth send waits for the first to leave the minute
+
+
+async def test_while_redis_is_away_messages_pass_and_the_operators_rate_is_counted_here() -> None:
+    async with own_redis() as server:
+        cluster = Cluster.from_settings(settings(redis_url=server.url, redis_prefix="bot"))
+        flood = buckets(cluster, burst=1)
+        window = SharedWindow(cluster, limit=2)
+        try:
+            assert await flood.verdict(LAN, None, None) == (PASS, "sender")
+            await server.stop()
+
+            # Fails open: nobody is stopped for Redis's sake.
+            assert [await flood.verdict(LAN, None, None) for _ in range(3)] == [
+                (PASS, "sender")
+            ] * 3
+            await window.acquire()  # this instance's own window: still within the limit
+            await window.acquire()
+
+            await server.start()  # an empty Redis: the buckets start afresh
+            assert await flood.verdict(LAN, None, None) == (PASS, "sender")
+            assert await flood.verdict(LAN, None, None) == (NOTICE, "sender")
+        finally:
+            await cluster.close()
