@@ -255,6 +255,10 @@ CONFIG_DATA_DIR_BUSY = (
     "Cấu hình không hợp lệ: DATA_DIR: thư mục {path} đang được một bot khác sử dụng (tiến trình "
     "{pid}); mỗi thư mục dữ liệu chỉ dành cho một bot đang chạy"
 )
+CONFIG_REDIS_UNREACHABLE = (
+    "Cấu hình không hợp lệ: REDIS_URL: không kết nối được tới Redis ({reason}); kiểm tra địa chỉ "
+    "và mật khẩu, hoặc bỏ REDIS_URL để chạy một phiên bản duy nhất"
+)
 CONFIG_UPDATES_CONFLICT = (
     "Cấu hình không hợp lệ: BOT_TOKEN: tin nhắn của bot này đang được nhận ở nơi khác (một bot "
     "khác chạy cùng token, hoặc một webhook đã được đặt), nên bot dừng lại. Telegram báo: {reason}"

@@ -34,7 +34,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -49,9 +49,12 @@ from aiogram.types import Message, User
 
 from bot import texts
 from bot.engine.assistant import Assistant
-from bot.storage import Handoff, Storage, StorageError
+from bot.storage import Handoff, PendingRelay, Storage, StorageError
 from bot.telegram.keyboards import close_keyboard, rating_keyboard
 from bot.telegram.text import quote, shorten
+
+if TYPE_CHECKING:
+    from bot.cluster.leases import Lease
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +62,9 @@ T = TypeVar("T")
 # A customer's messages waiting for the operators' chat: a minute and a half of the group's
 # 20 a minute. Beyond it their messages are not relayed (the customer is told once).
 CUSTOMER_QUEUE_LIMIT = 30
+# Several instances: seconds between heartbeats; an instance silent for three is gone, and what
+# it left queued for the operators is taken over by a live one.
+PEER_HEARTBEAT = 10.0
 RETRY_MAX_DELAY = 60.0  # seconds between attempts while the Bot API is unreachable, at most
 CARD_QUESTIONS = 5
 CARD_QUESTION_CHARS = 200
@@ -73,6 +79,13 @@ def topic_gone(exc: TelegramBadRequest) -> bool:
 
 
 _EPSILON = 1e-6  # seconds: a slot that frees "now" is free, whatever the float rounding
+
+
+class Window(Protocol):
+    """Waits for a free slot: RateWindow in one process, SharedWindow (bot/cluster/limits.py)
+    across the instances."""
+
+    async def acquire(self) -> None: ...
 
 
 class RateWindow:
@@ -117,59 +130,80 @@ class Customer:
         return cls(chat_id, user.id, user.full_name, user.username, user.language_code)
 
 
+@dataclass(slots=True)
+class Streak:
+    """One conversation's last two outcomes (question id, failed) and whether a person was
+    offered for them: what FailureStreak keeps per conversation in memory, and the shared
+    state (bot/cluster/state.py) keeps in Redis."""
+
+    outcomes: deque[tuple[int, bool]] = dataclasses.field(default_factory=lambda: deque(maxlen=2))
+    offered: bool = False
+
+    def question(self, question_id: int, failed: bool) -> bool:
+        """A new question and whether the bot failed it; True when a person should be offered."""
+        self.outcomes.append((question_id, failed))
+        return self._check()
+
+    def vote(self, question_id: int, up: bool) -> bool:
+        """👍/👎 on an earlier answer; True when a person should be offered."""
+        for index, (qid, _) in enumerate(self.outcomes):
+            if qid == question_id:
+                self.outcomes[index] = (qid, not up)
+                break
+        else:
+            self.outcomes.append((question_id, not up))
+        return self._check()
+
+    def _check(self) -> bool:
+        if len(self.outcomes) == 2 and all(failed for _, failed in self.outcomes):
+            if not self.offered:
+                self.offered = True
+                return True
+            return False
+        self.offered = False
+        return False
+
+    def to_data(self) -> dict[str, Any]:
+        return {"outcomes": [list(outcome) for outcome in self.outcomes], "offered": self.offered}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Streak:
+        outcomes = deque(((int(q), bool(f)) for q, f in data.get("outcomes", ())), maxlen=2)
+        return cls(outcomes, bool(data.get("offered", False)))
+
+
 class FailureStreak:
     """The last two outcomes per conversation: a handoff or a 👎 is a failure. Two failures in a
     row make the bot offer a person without being asked (once per streak)."""
 
     def __init__(self, max_size: int = 100_000) -> None:
         self.max_size = max_size
-        self._outcomes: OrderedDict[int, deque[tuple[int, bool]]] = OrderedDict()
-        self._offered: set[int] = set()
+        self._streaks: OrderedDict[int, Streak] = OrderedDict()
 
     def __len__(self) -> int:
         """How many conversations are remembered."""
-        return len(self._outcomes)
+        return len(self._streaks)
 
-    def _check(self, key: int) -> bool:
-        outcomes = self._outcomes[key]
-        if len(outcomes) == 2 and all(failed for _, failed in outcomes):
-            if key not in self._offered:
-                self._offered.add(key)
-                return True
-            return False
-        self._offered.discard(key)
-        return False
-
-    def _outcomes_of(self, key: int) -> deque[tuple[int, bool]]:
-        """The conversation's outcomes, made the most recent; the least recent conversations
+    def _streak_of(self, key: int) -> Streak:
+        """The conversation's streak, made the most recent; the least recent conversations
         beyond `max_size` are forgotten."""
-        outcomes = self._outcomes.setdefault(key, deque(maxlen=2))
-        self._outcomes.move_to_end(key)
-        while len(self._outcomes) > self.max_size:
-            old, _ = self._outcomes.popitem(last=False)
-            self._offered.discard(old)
-        return outcomes
+        streak = self._streaks.get(key)
+        if streak is None:
+            streak = self._streaks[key] = Streak()
+        self._streaks.move_to_end(key)
+        while len(self._streaks) > self.max_size:
+            self._streaks.popitem(last=False)
+        return streak
 
     def question(self, key: int, question_id: int, failed: bool) -> bool:
         """A new question and whether the bot failed it; True when a person should be offered."""
-        self._outcomes_of(key).append((question_id, failed))
-        return self._check(key)
+        return self._streak_of(key).question(question_id, failed)
 
     def vote(self, key: int, question_id: int, up: bool) -> bool:
         """👍/👎 on an earlier answer; True when a person should be offered."""
-        if key not in self._outcomes:
-            if up:
-                return False
-            self._outcomes_of(key).append((question_id, True))
-            return self._check(key)
-        outcomes = self._outcomes_of(key)
-        for index, (qid, _) in enumerate(outcomes):
-            if qid == question_id:
-                outcomes[index] = (qid, not up)
-                break
-        else:
-            outcomes.append((question_id, not up))
-        return self._check(key)
+        if key not in self._streaks and up:
+            return False
+        return self._streak_of(key).vote(question_id, up)
 
 
 # What a relay sends to the operators' chat.
@@ -244,6 +278,20 @@ class Relayed(enum.Enum):
     REFUSED_TELL = "refused, tell"  # over the limit for the first time: tell the customer
 
 
+class Peers(Protocol):
+    """The other instances on the same database (bot.cluster.instances.Instances)."""
+
+    me: str  # this instance's name, under which it queues
+
+    async def beat(self, ttl: float) -> None: ...
+
+    async def alive(self, owner: str) -> bool: ...
+
+    async def leave(self) -> None: ...
+
+    def lock(self, name: str) -> AbstractAsyncContextManager[None]: ...
+
+
 class HandoffDesk:
     """The live-handoff service used by the customer and operator handlers."""
 
@@ -255,19 +303,23 @@ class HandoffDesk:
         *,
         timeout: float,
         rate: int,
-        shared: bool = False,
-        topic_lock: Callable[[int], AbstractAsyncContextManager[None]] | None = None,
+        window: Window | None = None,
+        timeouts_lease: Lease | None = None,
+        peers: Peers | None = None,
     ) -> None:
-        """``shared``: other instances use the same database (open handoffs are read from it).
-        ``topic_lock(chat_id)``: held while a customer's topic is looked up and created; by
-        default a lock of this process."""
+        """`window` counts the sends to the operators' group (RateWindow(rate) unless given);
+        with `timeouts_lease`, the timeout notices go out from whichever instance holds it.
+        `peers`: the other instances on the same database (bot.cluster.instances), or None
+        when this is the only one."""
         self.operator_chat_id = operator_chat_id
-        self.shared = shared
-        self._topic_lock = topic_lock or _LocalLocks()
+        self.peers = peers
+        self._locks = _LocalLocks()
+        self._sending: int | None = None  # the relay being sent: not in the queue meanwhile
         self.db = db
         self.assistant = assistant
         self.timeout = timeout
-        self.window = RateWindow(rate)
+        self.window: Window = RateWindow(rate) if window is None else window
+        self.timeouts_lease = timeouts_lease
         self._relays = FairQueue()
         self._idle = asyncio.Event()  # nothing queued or being sent
         self._idle.set()
@@ -283,21 +335,17 @@ class HandoffDesk:
             logger.info("%d topic(s) from before the upgrade kept in the operators' group", claimed)
         for handoff in await self.db.open_handoffs():
             self._open[handoff.chat_id] = handoff.id
-        for pending in await self.db.pending_relays():
-            try:
-                data = json.loads(pending.payload)
-            except ValueError:
-                logger.error("operator queue: relay %d is unreadable: dropped", pending.id)
-                await self.db.relay_done(pending.id)
-                continue
-            self._relays.put(Relay(pending.chat_id, pending.kind, data, pending.id))
-        if len(self._relays):
-            self._idle.clear()
-            logger.info("operator queue: %d message(s) from before the restart", len(self._relays))
+        if self.peers is None:  # the only instance: whatever is queued is this one's to send
+            resumed = await self._resume(await self.db.pending_relays())
+            if resumed:
+                logger.info("operator queue: %d message(s) from before the restart", resumed)
         self._tasks = [
             asyncio.create_task(self._send_loop(bot), name="operator-queue"),
             asyncio.create_task(self._timeout_loop(bot), name="handoff-timeouts"),
         ]
+        if self.peers is not None:
+            await self.peers.beat(PEER_HEARTBEAT * 3)
+            self._tasks.append(asyncio.create_task(self._take_over_loop(), name="relay-takeover"))
         logger.info("live handoff on: %d conversation(s) with operators", len(self._open))
 
     async def stop(self, grace: float) -> None:
@@ -312,6 +360,8 @@ class HandoffDesk:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self.peers is not None:
+            await self.peers.leave()  # what is left here is taken over at once, not in a minute
         kept = sum(1 for relay in self._relays if relay.id is not None)
         lost = len(self._relays) - kept
         if kept:
@@ -321,9 +371,63 @@ class HandoffDesk:
         if lost:
             logger.error("%d message(s) for the operators not sent and not stored: lost", lost)
 
+    async def _resume(self, pending: list[PendingRelay]) -> int:
+        """Queue stored relays that are not queued here yet; how many."""
+        known = {relay.id for relay in self._relays} | {self._sending}
+        resumed = 0
+        for stored in pending:
+            if stored.id in known:
+                continue
+            try:
+                data = json.loads(stored.payload)
+            except ValueError:
+                logger.error("operator queue: relay %d is unreadable: dropped", stored.id)
+                await self.db.relay_done(stored.id)
+                continue
+            self._relays.put(Relay(stored.chat_id, stored.kind, data, stored.id))
+            resumed += 1
+        if resumed:
+            self._idle.clear()
+        return resumed
+
+    async def take_over(self) -> int:
+        """Several instances: what instances that are gone left queued becomes this one's to
+        send (including this instance's own from before a restart, under its old name); how
+        many messages."""
+        assert self.peers is not None
+        me = self.peers.me
+        gone = [
+            owner
+            for owner in await self.db.relay_owners()
+            if owner != me and (owner is None or not await self.peers.alive(owner))
+        ]
+        if not gone or not await self.db.take_over_relays(gone, me):
+            return 0
+        taken = await self._resume(await self.db.pending_relays(me))
+        if taken:
+            logger.info("operator queue: took over %d message(s) a stopped instance left", taken)
+        return taken
+
+    async def _take_over_loop(self) -> None:
+        assert self.peers is not None
+        while True:
+            try:
+                await self.take_over()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.error("operator queue take-over: %s: %s", type(exc).__name__, exc)
+            await asyncio.sleep(PEER_HEARTBEAT)
+            await self.peers.beat(PEER_HEARTBEAT * 3)
+
+    def _topic_lock(self, chat_id: int) -> AbstractAsyncContextManager[None]:
+        if self.peers is not None:
+            return self.peers.lock(f"topic:{self.operator_chat_id}:{chat_id}")
+        return self._locks(chat_id)
+
     async def is_open(self, chat_id: int) -> bool:
         """Whether the chat's person talks to an operator now (the bot stays quiet)."""
-        if self.shared:  # another instance may have opened or closed it
+        if self.peers is not None:  # another instance may have opened or closed it
             return await self.db.current_handoff(chat_id) is not None
         return chat_id in self._open
 
@@ -336,7 +440,12 @@ class HandoffDesk:
     async def _queue(self, chat_id: int, kind: str, data: dict[str, Any]) -> None:
         relay = Relay(chat_id, kind, data)
         try:
-            relay.id = await self.db.add_relay(chat_id, kind, json.dumps(data, ensure_ascii=False))
+            relay.id = await self.db.add_relay(
+                chat_id,
+                kind,
+                json.dumps(data, ensure_ascii=False),
+                owner=None if self.peers is None else self.peers.me,
+            )
         except (StorageError, sqlite3.Error) as exc:
             logger.error(
                 "operator queue: a %s for chat %s could not be stored (%s): queued in memory only",
@@ -350,11 +459,14 @@ class HandoffDesk:
     async def _send_loop(self, bot: Bot) -> None:
         while True:
             relay = await self._relays.take()
+            self._sending = relay.id
             try:
                 await self._deliver(bot, relay)
             except asyncio.CancelledError:
                 self._relays.put_back(relay)  # still in the database: sent after the restart
                 raise
+            finally:
+                self._sending = None
             if not self._relays.waiting(relay.chat_id):
                 self._told_full.discard(relay.chat_id)
             if not len(self._relays):
@@ -713,6 +825,13 @@ class HandoffDesk:
 
     async def _timeout_loop(self, bot: Bot) -> None:
         interval = max(0.2, min(30.0, self.timeout / 4))
+        if self.timeouts_lease is not None:
+            from bot.cluster.leases import under_lease
+
+            await under_lease(
+                self.timeouts_lease, interval, lambda: self.notify_timeouts(bot), "handoff timeouts"
+            )
+            return
         while True:
             await asyncio.sleep(interval)
             try:

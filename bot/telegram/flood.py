@@ -41,6 +41,10 @@ bounded: a bucket idle for its burst / rate seconds is full again, exactly like 
 it is forgotten; and at most `max_users` buckets are kept (beyond that the least recently
 seen user or group starts afresh, which can only favour them).
 
+With REDIS_URL the buckets live in Redis instead, for all the instances together, with the
+same decisions (bot/cluster/limits.py: SharedBuckets); when Redis fails, messages are let
+through (one WARNING).
+
 The middleware sits on the dispatcher's `update` observer, after InFlight and before
 ChatOrder (bot/telegram/app.py): a dropped update never waits for its chat's turn.
 """
@@ -53,7 +57,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.enums import ChatType, ContentType
@@ -66,6 +70,10 @@ from bot.telegram.handlers.common import GROUP_CHATS, Addressed, group_reply_to,
 from bot.telegram.handlers.media import NON_TEXT
 from bot.telegram.middlewares import ChatOrder
 from bot.telegram.text import quote
+
+if TYPE_CHECKING:
+    from bot.cluster.limits import SharedBuckets
+    from bot.cluster.redis import Cluster
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +194,10 @@ class TokenBuckets:
             del self._buckets[key]
 
 
+# SharedBuckets' answers (bot/cluster/limits.py: PASS, NOTICE, DROP).
+_SHARED_VERDICTS = (Verdict.PASS, Verdict.NOTICE, Verdict.DROP)
+
+
 def _notice(whose: str) -> str:
     return texts.GROUP_FLOOD_NOTICE if whose == "group" else texts.FLOOD_NOTICE
 
@@ -205,7 +217,11 @@ class FloodControl(BaseMiddleware):
         order: ChatOrder | None = None,
         clock: Clock = time.monotonic,
         max_users: int = MAX_TRACKED_USERS,
+        shared: SharedBuckets | None = None,
     ) -> None:
+        """With `shared`, the buckets live in Redis, for every instance together (the same
+        decisions); else in this process."""
+        self.shared = shared
         self.buckets = TokenBuckets(rate, burst, clock=clock, max_users=max_users)
         self.order = order
         self.groups = TokenBuckets(
@@ -215,10 +231,24 @@ class FloodControl(BaseMiddleware):
         self.exempt_users = frozenset(exempt_users)
 
     @classmethod
-    def from_settings(cls, settings: Settings, order: ChatOrder | None = None) -> FloodControl:
+    def from_settings(
+        cls, settings: Settings, order: ChatOrder | None = None, cluster: Cluster | None = None
+    ) -> FloodControl:
         """Flood control as the settings say; its notices take their chat's next turn in
-        `order` (never sent at the same time as an answer to the same chat)."""
+        `order` (never sent at the same time as an answer to the same chat). With `cluster`
+        (REDIS_URL), the buckets are shared by every instance."""
         operators = () if settings.operator_chat_id is None else (settings.operator_chat_id,)
+        shared = None
+        if cluster is not None:
+            from bot.cluster.limits import SharedBuckets
+
+            shared = SharedBuckets(
+                cluster,
+                settings.flood_rate,
+                settings.flood_burst,
+                settings.group_flood_per_minute / 60,
+                settings.group_flood_burst,
+            )
         return cls(
             settings.flood_rate,
             settings.flood_burst,
@@ -227,6 +257,7 @@ class FloodControl(BaseMiddleware):
             exempt_chats=operators,
             exempt_users=settings.admin_ids,
             order=order,
+            shared=shared,
         )
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -240,7 +271,7 @@ class FloodControl(BaseMiddleware):
         if message is None or sender is None:
             return await handler(event, data)
         group = message.chat.id if is_group(message) else None
-        verdict, whose = self.verdict(sender, group, message.media_group_id)
+        verdict, whose = await self._verdict(sender, group, message.media_group_id)
         if verdict is Verdict.PASS:
             return await handler(event, data)
         if verdict is Verdict.NOTICE:
@@ -269,6 +300,14 @@ class FloodControl(BaseMiddleware):
                 return verdict, "group"
         return self.buckets.take(sender, album=album), "sender"
 
+    async def _verdict(
+        self, sender: int, group: int | None, album: str | None = None
+    ) -> tuple[Verdict, str]:
+        if self.shared is None:
+            return self.verdict(sender, group, album)
+        code, whose = await self.shared.verdict(sender, group, album)
+        return _SHARED_VERDICTS[code], whose
+
     async def _callback(
         self, handler: Handler, event: Update, data: dict[str, Any], callback: CallbackQuery
     ) -> Any:
@@ -277,7 +316,7 @@ class FloodControl(BaseMiddleware):
             return await handler(event, data)
         chat = None if callback.message is None else callback.message.chat
         group = chat.id if chat is not None and chat.type in GROUP_CHATS else None
-        verdict, whose = self.verdict(user.id, group)
+        verdict, whose = await self._verdict(user.id, group)
         if verdict is Verdict.PASS:
             return await handler(event, data)
         if verdict is Verdict.NOTICE:

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramAPIError
@@ -19,6 +19,9 @@ from aiogram.types import TelegramObject, Update
 from bot import texts
 from bot.telegram.handlers.common import group_reply_to
 from bot.telegram.text import quote
+
+if TYPE_CHECKING:
+    from bot.cluster.order import ChatLocks
 
 logger = logging.getLogger("bot")
 
@@ -106,7 +109,12 @@ class ChatOrder(BaseMiddleware):
     A notice (this one, or flood control's) takes the chat's next turn, ahead of the updates
     waiting (`cut_in`): it must not wait behind the answers, nor go out at the same time as
     one, since Telegram lets a bot send a group only about 20 messages a minute and two sends
-    at once only earn each other 429s."""
+    at once only earn each other 429s.
+
+    Several instances (`shared`, with REDIS_URL): once its turn has come here, an update also
+    holds its chat's lock in Redis while it is handled, taken in the order of the update ids,
+    so that no two instances handle one chat at once and a chat's messages spread over the
+    instances are answered in order; the backlog and its notices stay per process."""
 
     def __init__(
         self,
@@ -115,12 +123,14 @@ class ChatOrder(BaseMiddleware):
         *,
         exempt_chats: Iterable[int] = (),
         exempt_users: Iterable[int] = (),
+        shared: ChatLocks | None = None,
     ) -> None:
         if running < 1 or backlog < 1:
             raise ValueError("running >= 1 and backlog >= 1 are required")
         self.backlog = backlog
         self.exempt_chats = frozenset(exempt_chats)
         self.exempt_users = frozenset(exempt_users)
+        self.shared = shared
         self._slots = asyncio.Semaphore(running)
         self._chats: dict[int, _Turns] = {}
 
@@ -148,7 +158,11 @@ class ChatOrder(BaseMiddleware):
         ):
             return await self._refuse(key, event, turns)
         async with self._turn(key, notice=False), self._slots:
-            return await handler(event, data)
+            if self.shared is None:
+                return await handler(event, data)
+            update_id = event.update_id if isinstance(event, Update) else 0
+            async with self.shared.hold(data["bot"].id, key, update_id):
+                return await handler(event, data)
 
     @asynccontextmanager
     async def cut_in(self, chat: int) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ import sys
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
 from bot import texts
+from bot.cluster.redis import RedisUnreachable, redis_answers
 from bot.engine.assistant import Assistant
 from bot.logs import configure_logging
 from bot.settings import Settings
@@ -49,6 +50,9 @@ def serve(
         "built on first use" if deferred_import else "built at import",
     )
     try:
+        if settings.redis_url is not None:
+            # Before Telegram is asked anything: a bad setting is told at once.
+            asyncio.run(redis_answers(settings))
         if webhook:
             # Here, not at the top: polling never loads aiohttp's web server (its import reads
             # the system's MIME table), which is a measurable share of the start-up time.
@@ -68,6 +72,9 @@ def serve(
         return EXIT_CONFIG
     except UpdatesConflict as exc:
         print(texts.CONFIG_UPDATES_CONFLICT.format(reason=exc.reason), file=sys.stderr)
+        return EXIT_CONFIG
+    except RedisUnreachable as exc:
+        print(texts.CONFIG_REDIS_UNREACHABLE.format(reason=exc), file=sys.stderr)
         return EXIT_CONFIG
     except StorageError as exc:  # DATA_DIR missing rights, a full disk, a damaged file
         unusable = texts.CONFIG_DATABASE_URL if settings.database_url else texts.CONFIG_DATA_DIR

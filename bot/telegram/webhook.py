@@ -25,9 +25,10 @@ from bot.telegram.stopping import Stopped, StopSignals
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from bot.cluster.redis import Cluster
+
 logger = logging.getLogger("bot")
 
-REDIS_TIMEOUT = 2.0  # seconds a Redis command may take before the update goes on without it
 # Telegram's connections to the webhook at once (its default is 40): each holds an update until
 # it is answered, and a chat whose replies Telegram slows down (429) holds its own for seconds.
 MAX_CONNECTIONS = 100
@@ -172,19 +173,6 @@ def build_webhook_app(
     return app
 
 
-def open_redis(settings: Settings) -> Redis | None:
-    """The Redis client REDIS_URL names (None without it); connecting waits for first use."""
-    if settings.redis_url is None:
-        return None
-    from redis.asyncio import Redis
-
-    return Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_timeout=REDIS_TIMEOUT,
-        socket_connect_timeout=REDIS_TIMEOUT,
-    )
-
-
 async def register_webhook(settings: Settings, dp: Dispatcher, bot: Bot, secret: str) -> None:
     if settings.webhook_url is None:
         raise ValueError("WEBHOOK_URL is not set")
@@ -221,12 +209,14 @@ async def run_webhook(settings: Settings, assistant: Assistant) -> None:
         secret = webhook_secret(settings)
         bot = build_bot(settings)
         storage = await open_storage(settings)
-        redis = open_redis(settings)
-        ledger: UpdateLedger = (
-            MemoryLedger() if redis is None else RedisLedger(redis, settings.redis_prefix)
-        )
+        ledger: UpdateLedger = MemoryLedger()
         try:
             dp = build_dispatcher(settings, assistant, storage)
+            # The instances' shared Redis (REDIS_URL), closed by the dispatcher's shutdown.
+            cluster: Cluster | None = dp["cluster"]
+            redis = None if cluster is None else cluster.client
+            if redis is not None:
+                ledger = RedisLedger(redis, settings.redis_prefix)
             app = build_webhook_app(settings, dp, bot, secret, ledger, redis)
             runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
             try:
@@ -238,8 +228,6 @@ async def run_webhook(settings: Settings, assistant: Assistant) -> None:
                 await runner.cleanup()  # the dispatcher's shutdown: replies in flight first
         finally:
             await ledger.close()
-            if redis is not None:
-                await redis.aclose()
             await bot.session.close()
             await storage.close()
 

@@ -11,11 +11,11 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message
 
 from bot import texts
-from bot.engine.assistant import Assistant, FollowUpContext
+from bot.cluster.state import ChatState
+from bot.engine.assistant import Assistant
 from bot.engine.replies import HANDOFF
 from bot.storage import Storage, WriteDeferred
-from bot.support.handoff import FailureStreak
-from bot.telegram.handlers.common import conversation_key, deliver, remember, send_text
+from bot.telegram.handlers.common import deliver, remember, send_text
 from bot.telegram.keyboards import (
     FeedbackCb,
     TopicCb,
@@ -32,7 +32,7 @@ async def on_topic(
     callback: CallbackQuery,
     callback_data: TopicCb,
     assistant: Assistant,
-    follow_ups: FollowUpContext,
+    chat_state: ChatState,
 ) -> None:
     message = callback.message
     try:
@@ -43,7 +43,7 @@ async def on_topic(
         await callback.answer(texts.STALE_BUTTON)
         return
     await callback.answer()
-    remember(follow_ups, conversation_key(message.chat.id, callback.from_user.id), reply)
+    await remember(chat_state, message.chat.id, callback.from_user.id, reply)
     await deliver(message, reply, assistant.knowledge.contact)
 
 
@@ -52,7 +52,7 @@ async def on_feedback(
     callback_data: FeedbackCb,
     assistant: Assistant,
     db: Storage,
-    streaks: FailureStreak,
+    chat_state: ChatState,
 ) -> None:
     message = callback.message
     intent = callback_data.intent
@@ -78,8 +78,7 @@ async def on_feedback(
         await message.edit_reply_markup(reply_markup=without_feedback(message.reply_markup))
     except TelegramBadRequest as exc:  # already edited, or too old to edit: harmless
         logger.info("feedback row not removed: %s", exc.message)
-    key = conversation_key(message.chat.id, user.id)
-    if streaks.vote(key, callback_data.q, up):
+    if await chat_state.vote(message.chat.id, user.id, callback_data.q, up):
         await send_text(message, texts.PERSON_OFFER, reply_markup=person_keyboard())
 
 

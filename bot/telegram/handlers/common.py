@@ -1,5 +1,6 @@
-"""What the handlers share: who a message is addressed to, the follow-up key, and turning an
-Assistant Reply into Telegram messages (escaped, split, with keyboards and a contact card)."""
+"""What the handlers share: who a message is addressed to, the answered topic kept for a
+follow-up, and turning an Assistant Reply into Telegram messages (escaped, split, with
+keyboards and a contact card)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters, Telegr
 from magic_filter import MagicFilter
 
 from bot import texts
-from bot.engine.assistant import FollowUpContext
+from bot.cluster.state import ChatState
 from bot.engine.knowledge import SMALL_TALK, Contact
 from bot.engine.replies import Reply
 from bot.telegram.keyboards import reply_keyboard
@@ -95,20 +96,12 @@ class FromPerson(Filter):
         return user is None or not user.is_bot or message.sender_chat is not None
 
 
-def conversation_key(chat_id: int, user_id: int | None) -> int:
-    """The follow-up context key: the chat, and in a group the user within it too, so that
-    two people asking in the same group do not continue each other's questions."""
-    if user_id is None or user_id == chat_id:
-        return chat_id
-    return hash((chat_id, user_id))
-
-
-def remember(follow_ups: FollowUpContext, key: int, reply: Reply) -> None:
+async def remember(state: ChatState, chat_id: int, user_id: int | None, reply: Reply) -> None:
     """Keep the answered topic for a follow-up ("thế còn ngoại thành?"); small talk ("cảm ơn")
     does not replace it."""
-    decision = reply.decision
-    if decision.action == "answer" and decision.intent not in SMALL_TALK:
-        follow_ups.remember(key, decision.intent)
+    intent = reply.decision.intent
+    if reply.decision.action == "answer" and intent is not None and intent not in SMALL_TALK:
+        await state.remember(chat_id, user_id, intent)
 
 
 def group_reply_to(message: Message) -> ReplyParameters | None:

@@ -11,16 +11,16 @@ from aiogram.filters import Filter
 from aiogram.types import Message
 
 from bot import texts
-from bot.engine.assistant import Assistant, FollowUpContext
+from bot.cluster.state import ChatState
+from bot.engine.assistant import Assistant
 from bot.engine.normalize import normalize
 from bot.storage import Storage, WriteDeferred
-from bot.support.handoff import FailureStreak, HandoffDesk
+from bot.support.handoff import HandoffDesk
 from bot.telegram.handlers.common import (
     Addressed,
     CommandLike,
     FromPerson,
     When,
-    conversation_key,
     deliver,
     group_reply_to,
     is_group,
@@ -63,9 +63,8 @@ async def on_question(
     message: Message,
     question: str,
     assistant: Assistant,
-    follow_ups: FollowUpContext,
+    chat_state: ChatState,
     db: Storage,
-    streaks: FailureStreak,
     desk: HandoffDesk | None,
 ) -> None:
     reply_to = group_reply_to(message)
@@ -79,15 +78,15 @@ async def on_question(
     if operators is not None and user is not None and assistant.wants_person(question):
         await connect_to_person(message, user, operators)
         return
-    key = conversation_key(message.chat.id, user.id if user else None)
-    reply = assistant.ask(question, follow_ups.get(key))
+    user_id = user.id if user else None
+    reply = assistant.ask(question, await chat_state.follow_up(message.chat.id, user_id))
     try:
         question_id = await db.record_question(
             user.id if user else message.chat.id, question, reply.decision
         )
     except WriteDeferred:  # the database is failing (and says so); answering needs no disk
         question_id = 0  # no id yet: the buttons carry none, as under a topic's answer
-    remember(follow_ups, key, reply)
+    await remember(chat_state, message.chat.id, user_id, reply)
     await deliver(
         message,
         reply,
@@ -98,7 +97,9 @@ async def on_question(
         reply_parameters=reply_to,
     )
     # A handoff reply offers a person already; the streak matters for a 👎 that follows.
-    streaks.question(key, question_id, failed=reply.decision.action == "handoff")
+    await chat_state.question(
+        message.chat.id, user_id, question_id, failed=reply.decision.action == "handoff"
+    )
 
 
 def build_router() -> Router:
