@@ -52,6 +52,11 @@ class UpdateLedger(Protocol):
 
     async def release(self, update_id: int) -> None: ...
 
+    async def first_time(self, update_id: int, what: str) -> bool:
+        """True the first time `what` is asked for this update, whichever instance asks:
+        something sent at most once even when the update is handled again."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -62,6 +67,7 @@ class MemoryLedger:
         self.remembered = remembered
         self._running: set[int] = set()
         self._done: OrderedDict[int, None] = OrderedDict()
+        self._marks: OrderedDict[tuple[int, str], None] = OrderedDict()
 
     async def claim(self, update_id: int) -> Claim:
         if update_id in self._done:
@@ -79,6 +85,14 @@ class MemoryLedger:
 
     async def release(self, update_id: int) -> None:
         self._running.discard(update_id)
+
+    async def first_time(self, update_id: int, what: str) -> bool:
+        if (update_id, what) in self._marks:
+            return False
+        self._marks[update_id, what] = None
+        if len(self._marks) > self.remembered:
+            self._marks.popitem(last=False)
+        return True
 
     async def close(self) -> None:
         self._running.clear()
@@ -164,6 +178,18 @@ class RedisLedger:
             await self._release(keys=[self.key(update_id)], args=[self.owner])
         except RedisError as exc:
             self._failed(exc)
+
+    async def first_time(self, update_id: int, what: str) -> bool:
+        from redis.exceptions import RedisError
+
+        try:
+            marked = await self.redis.set(
+                f"{self.key(update_id)}:{what}", self.owner, nx=True, px=self.done_ttl_ms
+            )
+        except RedisError as exc:
+            self._failed(exc)
+            return True  # sent again, rather than never
+        return bool(marked)
 
     async def close(self) -> None:
         if self._renewing is not None:

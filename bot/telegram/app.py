@@ -28,6 +28,7 @@ from bot.telegram import handlers
 from bot.telegram.flood import FloodControl
 from bot.telegram.handlers.errors import on_error
 from bot.telegram.middlewares import CHAT_BACKLOG, MAX_RUNNING_UPDATES, ChatOrder, InFlight
+from bot.telegram.outbox import Outbox
 from bot.telegram.runtime import tune_gc
 from bot.telegram.session import BotApiSession, RetryAfter
 
@@ -124,6 +125,8 @@ def build_dispatcher(settings: Settings, assistant: Assistant, storage: Storage)
         db=storage,
         desk=desk,
         cluster=cluster,
+        # How a question's answer leaves; the webhook server switches it to its response.
+        outbox=Outbox(),
     )
     dp["chat_state"] = chat_state(settings, cluster, dp)
     operators = () if settings.operator_chat_id is None else (settings.operator_chat_id,)

@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.storage import Storage
 from bot.storage.lock import data_dir_lock
 from bot.telegram.app import SHUTDOWN_GRACE, build_bot, build_dispatcher
+from bot.telegram.outbox import Outbox
 from bot.telegram.polling import MAX_CONCURRENT_UPDATES, open_storage
 from bot.telegram.stopping import Stopped, StopSignals
 
@@ -167,9 +168,11 @@ def build_webhook_app(
     # The dispatcher's shutdown (waiting for replies in flight) runs before the handler
     # closes the bot's session: setup_application first, then register.
     setup_application(app, dp, bot=bot)
-    AckAfterHandling(
-        dp, bot, secret, MAX_CONCURRENT_UPDATES, MemoryLedger() if ledger is None else ledger
-    ).register(app, path=settings.webhook_path)
+    ledger = MemoryLedger() if ledger is None else ledger
+    dp["outbox"] = Outbox(ledger)  # answers go in the response to Telegram's POST
+    AckAfterHandling(dp, bot, secret, MAX_CONCURRENT_UPDATES, ledger).register(
+        app, path=settings.webhook_path
+    )
     return app
 
 

@@ -65,6 +65,21 @@ async def test_an_update_is_handled_by_one_instance_and_then_known_to_all(
     assert 0 < await a.redis.pttl(a.key(7)) <= a.done_ttl_ms
 
 
+async def test_what_goes_with_an_answer_is_sent_once_whichever_instance_handles_it(
+    instances: Ledgers,
+) -> None:
+    a, b = await instances(), await instances()
+    assert await a.first_time(7, "contact card")
+    assert not await b.first_time(7, "contact card")  # the update handled again elsewhere
+    assert not await a.first_time(7, "contact card")
+    assert await b.first_time(7, "part 0")  # another message of the same update
+    assert await b.first_time(8, "contact card")  # another update
+
+    memory = MemoryLedger()
+    assert await memory.first_time(7, "contact card")
+    assert not await memory.first_time(7, "contact card")
+
+
 async def test_a_failed_update_is_released_for_another_instance(instances: Ledgers) -> None:
     a, b = await instances(), await instances()
 

@@ -10,6 +10,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.enums import ChatType
 from aiogram.filters import Filter
+from aiogram.methods import TelegramMethod
 from aiogram.types import InlineKeyboardMarkup, Message, ReplyParameters, TelegramObject, User
 from magic_filter import MagicFilter
 
@@ -18,6 +19,7 @@ from bot.cluster.state import ChatState
 from bot.engine.knowledge import SMALL_TALK, Contact
 from bot.engine.replies import Reply
 from bot.telegram.keyboards import reply_keyboard
+from bot.telegram.outbox import Outbox
 from bot.telegram.text import quote, shorten, split_text
 
 GROUP_CHATS = frozenset({ChatType.GROUP, ChatType.SUPERGROUP})
@@ -154,7 +156,9 @@ async def deliver(
     question_id: int = 0,
     person: bool = False,
     reply_parameters: ReplyParameters | None = None,
-) -> None:
+    outbox: Outbox | None = None,
+    update_id: int | None = None,
+) -> TelegramMethod[Any] | None:
     """Show an Assistant Reply in the chat of `target`.
 
     answer: the text, related topics and (when `feedback`) a 👍/👎 row under
@@ -163,6 +167,10 @@ async def deliver(
     and the "Chuyển cho nhân viên hỗ trợ" button when `person` (live handoff is on).
     A contact card follows whenever the reply asks for one. `question_id` (the question's row
     in the database) rides on the 👍/👎 buttons.
+
+    With an `outbox` in webhook mode (and the update's id), the reply's last part is not sent
+    but returned, for the handler to return: it goes in the webhook's response; the contact
+    card (and any earlier part) is sent before it, at most once (see bot.telegram.outbox).
     """
     feedback = feedback and wants_feedback(reply)
     text = reply.text
@@ -171,13 +179,22 @@ async def deliver(
     if reply.decision.action == "handoff" and question:
         quoted = texts.HANDOFF_QUESTION.format(question=shorten(question, QUOTED_QUESTION_LIMIT))
         text = f"{text}\n\n{quoted}"
-    await send_text(
-        target,
-        text,
-        reply_markup=reply_keyboard(
-            reply, feedback=feedback, question_id=question_id, person=person
-        ),
-        reply_parameters=reply_parameters,
-    )
-    if reply.show_contact:
+    keyboard = reply_keyboard(reply, feedback=feedback, question_id=question_id, person=person)
+    if outbox is None or not outbox.in_response or update_id is None:
+        await send_text(target, text, reply_markup=keyboard, reply_parameters=reply_parameters)
+        if reply.show_contact:
+            await send_contact_card(target, contact)
+        return None
+    if reply.show_contact and await outbox.first_time(update_id, "contact card"):
         await send_contact_card(target, contact)
+    *first, last = split_text(text)
+    for index, part in enumerate(first):
+        if await outbox.first_time(update_id, f"part {index}"):
+            await target.answer(
+                quote(part), reply_parameters=reply_parameters if index == 0 else None
+            )
+    return target.answer(
+        quote(last),
+        reply_markup=keyboard,
+        reply_parameters=None if first else reply_parameters,
+    )

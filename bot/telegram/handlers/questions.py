@@ -8,7 +8,8 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.filters import Filter
-from aiogram.types import Message
+from aiogram.methods import TelegramMethod
+from aiogram.types import Message, Update
 
 from bot import texts
 from bot.cluster.state import ChatState
@@ -29,6 +30,7 @@ from bot.telegram.handlers.common import (
 )
 from bot.telegram.handlers.operators import OperatorChat
 from bot.telegram.handlers.support import WithOperator, connect_to_person, live
+from bot.telegram.outbox import Outbox
 
 
 class FaqQuestion(Filter):
@@ -66,28 +68,39 @@ async def on_question(
     chat_state: ChatState,
     db: Storage,
     desk: HandoffDesk | None,
-) -> None:
+    outbox: Outbox,
+    event_update: Update,
+) -> TelegramMethod[Any] | None:
+    """The answer; in webhook mode it is returned, to go in the webhook's response."""
     reply_to = group_reply_to(message)
     # Nothing, or only invisible characters? (normalize: cached, the engine's next step)
     if not normalize(question).cleaned.strip():
         empty = texts.MENTION_ONLY if is_group(message) else texts.EMPTY_QUESTION
         await send_text(message, empty, reply_parameters=reply_to)
-        return
+        return None
     user = message.from_user
     operators = live(desk, message)
     if operators is not None and user is not None and assistant.wants_person(question):
         await connect_to_person(message, user, operators)
-        return
+        return None
     user_id = user.id if user else None
     reply = assistant.ask(question, await chat_state.follow_up(message.chat.id, user_id))
     try:
+        # Keyed by the update: the same update delivered again is stored once.
         question_id = await db.record_question(
-            user.id if user else message.chat.id, question, reply.decision
+            user.id if user else message.chat.id,
+            question,
+            reply.decision,
+            update_id=event_update.update_id,
         )
     except WriteDeferred:  # the database is failing (and says so); answering needs no disk
         question_id = 0  # no id yet: the buttons carry none, as under a topic's answer
     await remember(chat_state, message.chat.id, user_id, reply)
-    await deliver(
+    # A handoff reply offers a person already; the streak matters for a 👎 that follows.
+    await chat_state.question(
+        message.chat.id, user_id, question_id, failed=reply.decision.action == "handoff"
+    )
+    return await deliver(
         message,
         reply,
         assistant.knowledge.contact,
@@ -95,10 +108,8 @@ async def on_question(
         question_id=question_id,
         person=operators is not None,
         reply_parameters=reply_to,
-    )
-    # A handoff reply offers a person already; the streak matters for a 👎 that follows.
-    await chat_state.question(
-        message.chat.id, user_id, question_id, failed=reply.decision.action == "handoff"
+        outbox=outbox,
+        update_id=event_update.update_id,
     )
 
 
