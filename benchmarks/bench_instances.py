@@ -31,7 +31,8 @@ from bot.telegram.aiogram_import import import_aiogram
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NAME = "instances-latest"  # results/<name>.md and .json
-FULL, QUICK = (500, 4), (200, 3)  # users, questions each
+# users in a burst, questions each, bursts, questions one at a time
+FULL, QUICK = (500, 4, 3, 100), (200, 3, 1, 30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +56,12 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks.bench_instances",
         description="Updates/s, latency and CPU per update of one and several webhook instances.",
     )
-    p.add_argument("--quick", action="store_true", help="200 users asking 3 questions each")
-    p.add_argument("--users", type=int, help="users in the burst (default 500)")
+    p.add_argument(
+        "--quick", action="store_true", help="one burst of 200 users asking 3 questions each"
+    )
+    p.add_argument("--users", type=int, help="users in a burst (default 500)")
     p.add_argument("--per-user", type=int, help="questions each user asks (default 4)")
+    p.add_argument("--rounds", type=int, help="bursts per configuration (default 3)")
     p.add_argument("--configs", nargs="+", choices=KEYS, default=KEYS)
     p.add_argument(
         "--postgres-url",
@@ -82,27 +86,35 @@ def parser() -> argparse.ArgumentParser:
 def table(results: Sequence[dict[str, Any]]) -> str:
     """One row per configuration measured."""
     out = [
-        "| configuration | updates/s | latency p50; p99 | CPU per update, the instances "
+        "| configuration | updates/s in a burst (median; range) | latency in a burst: p50; p99 "
+        "| latency one at a time: p50; p99 | CPU per update, the instances (range) "
         "| peak RSS per instance | stand-in and load generator | what the instances used |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
-        used = r["database"] + "; Redis: " + r["redis"]
+        low, high = r["rate_range"]
+        rate = f"{r['rate']:,.0f}" + (f" ({low:,.0f}–{high:,.0f})" if r["rounds"] > 1 else "")
+        cpu_low, cpu_high = r["cpu_range_ms"]
+        cpu = f"{r['cpu_ms']:.2f} ms" + (
+            f" ({cpu_low:.2f}–{cpu_high:.2f})" if r["rounds"] > 1 else ""
+        )
         out.append(
-            f"| {r['title']} | {r['rate']:,.0f} | {r['p50_ms']:,.1f}; {r['p99_ms']:,.1f} ms "
-            f"| {r['cpu_ms']:.2f} ms | ≤ {r['hwm_mb']:.0f} MB "
-            f"| {r['here_cpu_share']:.0%} of a core | {used} |"
+            f"| {r['title']} | {rate} | {r['p50_ms']:,.0f}; {r['p99_ms']:,.0f} ms "
+            f"| {r['seq_p50_ms']:.1f}; {r['seq_p99_ms']:.1f} ms | {cpu} | ≤ {r['hwm_mb']:.0f} MB "
+            f"| {r['here_cpu_share']:.0%} of a core | {r['database']}; {r['redis']} |"
         )
     return "\n".join(out)
 
 
 def notes(figures: dict[str, Any]) -> list[str]:
     plan = figures["plan"]
+    updates = plan["users"] * plan["per_user"]
     lines = [
-        f"burst: {plan['users']} users asking {plan['per_user']} questions each "
-        f"({plan['users'] * plan['per_user']:,} updates), each question posted when the answer "
-        "to the previous one has arrived; latency from the POST of an update to its answer's "
-        "sendMessage at the stand-in",
+        f"{plan['rounds']} burst(s) per configuration, each of {plan['users']} new users asking "
+        f"{plan['per_user']} questions ({updates:,} updates), each question posted when the "
+        f"answer to the previous one had arrived; {plan['sequential']} questions one at a time "
+        "before them. Latency: from the POST of an update to its answer's sendMessage at the "
+        "stand-in",
     ]
     for name, reason in figures.get("skipped", {}).items():
         lines.append(f"not measured: {name}: {reason}")
@@ -116,7 +128,7 @@ def notes(figures: dict[str, Any]) -> list[str]:
             extra.append("this revision has no `python -m bot migrate`")
         if r["instances"] > 1:
             spread = ", ".join(f"{s:.2f}" for s in r["cpu_per_instance_s"])
-            extra.append(f"CPU seconds per instance {spread}")
+            extra.append(f"CPU seconds per instance over the bursts: {spread}")
         if extra:
             lines.append(f"{r['title']}: " + "; ".join(extra))
     lines.append(f"run conditions: {figures['conditions']}")
@@ -177,8 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from benchmarks.summary import write_instances_section
     from bot.telegram.runtime import new_event_loop
 
-    users, per_user = QUICK if args.quick else FULL
-    plan = instances.Plan(args.users or users, args.per_user or per_user)
+    users, per_user, rounds, sequential = QUICK if args.quick else FULL
+    plan = instances.Plan(
+        args.users or users, args.per_user or per_user, args.rounds or rounds, sequential
+    )
     questions = text_questions(assistant.knowledge)
     chosen = [c for c in CONFIGS if c.key in args.configs]
     missing = unanswered(args.postgres_url, 5432) or unanswered(args.redis_url, 6379)
@@ -189,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "conditions": conditions(),
         "platform": platform_line(),
         "load": load_average(),
-        "plan": {"users": plan.users, "per_user": plan.per_user},
+        "plan": dataclasses.asdict(plan),
         "results": [],
         "skipped": {},
     }

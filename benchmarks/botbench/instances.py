@@ -9,12 +9,14 @@ import contextlib
 import gc
 import itertools
 import json
+import statistics
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from aiohttp import ClientSession, TCPConnector
 
@@ -53,9 +55,12 @@ WATCH_TIMEOUT = 3600.0  # the reply watcher is cancelled long before
 class Plan:
     users: int
     per_user: int  # questions, each sent when the answer to the previous one has arrived
+    rounds: int  # bursts, each from new users
+    sequential: int  # questions asked one at a time before the bursts
 
     @property
     def updates(self) -> int:
+        """In one burst."""
         return self.users * self.per_user
 
 
@@ -64,13 +69,19 @@ class Measured:
     title: str
     instances: int
     users: int
-    updates: int
-    rate: float  # updates a second over the burst
-    p50_ms: float  # from the POST of an update to its answer's sendMessage at the stand-in
-    p99_ms: float
+    updates: int  # in one burst
+    rounds: int
+    rate: float  # updates a second over a burst: the median round's
+    rate_range: tuple[float, float]
+    p50_ms: float  # from the POST of an update to its answer's sendMessage at the stand-in,
+    p99_ms: float  # over the updates of every round
     max_ms: float
-    cpu_ms: float  # the instances' CPU time (every process) per update
-    cpu_per_instance_s: list[float]
+    sequential: int
+    seq_p50_ms: float  # the same, one question at a time
+    seq_p99_ms: float
+    cpu_ms: float  # the instances' CPU time (every process) per update, every round
+    cpu_range_ms: tuple[float, float]  # the lowest and highest round's
+    cpu_per_instance_s: list[float]  # over every round
     here_cpu_share: float  # this process (stand-in and load generator), cores used
     refused: int  # POSTs answered with a status Telegram retries
     unexpected: int  # sendMessage calls no question was waiting for
@@ -295,6 +306,12 @@ class Cluster:
                 raise RuntimeError(f"no answer to user {chat} within {REPLY_LIMIT} s") from None
             latencies.append((received - posted) * 1000)
 
+    async def one_at_a_time(self, talks: dict[int, list[bytes]]) -> list[float]:
+        latencies: list[float] = []
+        for chat, updates in talks.items():
+            await self.converse(chat, updates, latencies)
+        return latencies
+
     async def ask(self, talks: dict[int, list[bytes]]) -> list[float]:
         """Every user's conversation at once; the latency of each answer, in ms."""
         latencies: list[float] = []
@@ -348,18 +365,18 @@ async def running(
 def database_used(shared: Shared | None, tables: int, instances: Sequence[Instance]) -> str:
     sqlite = any((i.data_dir / "bot.sqlite3").exists() for i in instances)
     if shared is None:
-        return "SQLite in its DATA_DIR"
+        return "SQLite"
     if tables:
         return f"PostgreSQL ({tables} tables)" + (", and SQLite files too" if sqlite else "")
-    return "SQLite in each DATA_DIR (DATABASE_URL set, not used by this revision)"
+    return "SQLite per instance: DATABASE_URL not used by this revision"
 
 
 def redis_used(shared: Shared | None, keys: int) -> str:
     if shared is None:
-        return "none"
+        return "no Redis"
     if keys:
-        return f"Redis ({keys:,} keys under the prefix after the burst)"
-    return "none (REDIS_URL set, no key written by this revision)"
+        return f"Redis ({keys:,} keys)"
+    return "no key in Redis: REDIS_URL not used by this revision"
 
 
 async def measure(
@@ -370,11 +387,16 @@ async def measure(
     questions: Sequence[str],
     shared: Shared | None,
 ) -> Measured:
-    """`count` instances (sharing `shared`, else each on its own SQLite) started, warmed up
-    (two questions from WARM_UP_USERS users per instance), then timed over a burst of
-    `plan.users` users asking `plan.per_user` questions each."""
+    """`count` instances (sharing `shared`, else each on its own SQLite) started and warmed up
+    (two questions from WARM_UP_USERS users per instance); then `plan.sequential` questions
+    one at a time, and `plan.rounds` bursts of `plan.users` new users asking `plan.per_user`
+    questions each."""
     cycle = itertools.cycle(questions)
     settings = shared.settings() if shared is not None else {}
+    # Every question timed comes from a user new to the bot (no follow-up context, a full
+    # flood allowance), each conversation its own.
+    alone_users = range(FIRST_USER, FIRST_USER + plan.sequential)
+    burst_first = alone_users.stop
     warm_users = range(WARM_UP_FIRST_USER, WARM_UP_FIRST_USER + WARM_UP_USERS * count)
     with tempfile.TemporaryDirectory(prefix="bench-instances-") as tmp:
         root = Path(tmp)
@@ -387,31 +409,59 @@ async def measure(
             async with running(python, fake, root, count, settings) as cluster:
                 await cluster.ask(conversations(fake, cycle, warm_users, 2))
                 await fake.wait_idle(quiet=0.2, timeout=REPLY_LIMIT)
-                users = range(FIRST_USER, FIRST_USER + plan.users)
-                talks = conversations(fake, cycle, users, plan.per_user)
-                progress(f"{title}: {plan.users} users, {plan.updates:,} questions ...")
-                burst = await cluster.timed(talks)
+                progress(f"{title}: {plan.sequential} questions one at a time ...")
+                alone = conversations(fake, cycle, alone_users, 1)
+                sequential = sorted(await cluster.one_at_a_time(alone))
+                await fake.wait_idle(quiet=0.2, timeout=REPLY_LIMIT)
+                bursts: list[Burst] = []
+                for n in range(1, plan.rounds + 1):
+                    first = burst_first + (n - 1) * plan.users
+                    users = range(first, first + plan.users)
+                    talks = conversations(fake, cycle, users, plan.per_user)
+                    progress(
+                        f"{title}: burst {n} of {plan.rounds}, "
+                        f"{plan.users} users, {plan.updates:,} questions ..."
+                    )
+                    bursts.append(await cluster.timed(talks))
                 hwm = cluster.peak_rss_mb()
                 tables = await shared.tables() if shared is not None else 0
                 keys = await shared.keys() if shared is not None else 0
             database = database_used(shared, tables, cluster.instances)
-    ordered = burst.latencies_ms
     return Measured(
-        title=title,
-        instances=count,
-        users=plan.users,
-        updates=plan.updates,
-        rate=plan.updates / burst.wall_s,
-        p50_ms=percentile(ordered, 0.5),
-        p99_ms=percentile(ordered, 0.99),
-        max_ms=ordered[-1],
-        cpu_ms=sum(burst.cpu_s) / plan.updates * 1000,
-        cpu_per_instance_s=burst.cpu_s,
-        here_cpu_share=burst.here_cpu_s / burst.wall_s,
-        refused=burst.refused,
-        unexpected=burst.unexpected,
+        **summarise(title, count, plan, sequential, bursts),
         hwm_mb=hwm,
         migrated=migrated,
         database=database,
         redis=redis_used(shared, keys),
     )
+
+
+def summarise(
+    title: str, count: int, plan: Plan, sequential: list[float], bursts: Sequence[Burst]
+) -> dict[str, Any]:
+    """The figures of Measured that come from the timings."""
+    rates = sorted(plan.updates / b.wall_s for b in bursts)
+    cpu_rounds = [sum(b.cpu_s) / plan.updates * 1000 for b in bursts]
+    pooled = sorted(ms for b in bursts for ms in b.latencies_ms)
+    per_instance = [sum(b.cpu_s[i] for b in bursts) for i in range(count)]
+    return {
+        "title": title,
+        "instances": count,
+        "users": plan.users,
+        "updates": plan.updates,
+        "rounds": len(bursts),
+        "rate": statistics.median(rates),
+        "rate_range": (rates[0], rates[-1]),
+        "p50_ms": percentile(pooled, 0.5),
+        "p99_ms": percentile(pooled, 0.99),
+        "max_ms": pooled[-1],
+        "sequential": len(sequential),
+        "seq_p50_ms": percentile(sequential, 0.5),
+        "seq_p99_ms": percentile(sequential, 0.99),
+        "cpu_ms": sum(per_instance) / (plan.updates * len(bursts)) * 1000,
+        "cpu_range_ms": (min(cpu_rounds), max(cpu_rounds)),
+        "cpu_per_instance_s": per_instance,
+        "here_cpu_share": sum(b.here_cpu_s for b in bursts) / sum(b.wall_s for b in bursts),
+        "refused": sum(b.refused for b in bursts),
+        "unexpected": sum(b.unexpected for b in bursts),
+    }
