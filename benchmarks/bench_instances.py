@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from benchmarks.measure import conditions, load_average, platform_line
 from benchmarks.revision import interpreter, revision
@@ -62,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, help="users in a burst (default 500)")
     p.add_argument("--per-user", type=int, help="questions each user asks (default 4)")
     p.add_argument("--rounds", type=int, help="bursts per configuration (default 3)")
+    p.add_argument(
+        "--sequential", type=int, help="questions asked one at a time first (default 100)"
+    )
     p.add_argument("--configs", nargs="+", choices=KEYS, default=KEYS)
     p.add_argument(
         "--postgres-url",
@@ -88,8 +92,9 @@ def table(results: Sequence[dict[str, Any]]) -> str:
     out = [
         "| configuration | updates/s in a burst (median; range) | latency in a burst: p50; p99 "
         "| latency one at a time: p50; p99 | CPU per update, the instances (range) "
-        "| peak RSS per instance | stand-in and load generator | what the instances used |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| CPU per update, PostgreSQL and Redis servers | peak RSS per instance "
+        "| stand-in and load generator | what the instances used |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         low, high = r["rate_range"]
@@ -100,7 +105,8 @@ def table(results: Sequence[dict[str, Any]]) -> str:
         )
         out.append(
             f"| {r['title']} | {rate} | {r['p50_ms']:,.0f}; {r['p99_ms']:,.0f} ms "
-            f"| {r['seq_p50_ms']:.1f}; {r['seq_p99_ms']:.1f} ms | {cpu} | ≤ {r['hwm_mb']:.0f} MB "
+            f"| {r['seq_p50_ms']:.1f}; {r['seq_p99_ms']:.1f} ms | {cpu} "
+            f"| {r['servers_cpu_ms']:.2f} ms | ≤ {r['hwm_mb']:.0f} MB "
             f"| {r['here_cpu_share']:.0%} of a core | {r['database']}; {r['redis']} |"
         )
     return "\n".join(out)
@@ -191,7 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     users, per_user, rounds, sequential = QUICK if args.quick else FULL
     plan = instances.Plan(
-        args.users or users, args.per_user or per_user, args.rounds or rounds, sequential
+        args.users or users,
+        args.per_user or per_user,
+        args.rounds or rounds,
+        args.sequential or sequential,
     )
     questions = text_questions(assistant.knowledge)
     chosen = [c for c in CONFIGS if c.key in args.configs]
@@ -208,18 +217,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "skipped": {},
     }
 
+    redis_port = urlsplit(args.redis_url).port or 6379
+
     async def run_all() -> None:
         for config in chosen:
             count, title = config.instances, config.title
             if not config.shared:
-                measured = await instances.measure(args.python, title, count, plan, questions, None)
+                measured = await instances.measure(
+                    args.python, title, count, plan, questions, None, redis_port
+                )
             elif missing is not None:
                 figures["skipped"][config.title] = f"PostgreSQL or Redis: {missing}"
                 continue
             else:
                 async with shared_state(args.postgres_url, args.redis_url) as shared:
                     measured = await instances.measure(
-                        args.python, title, count, plan, questions, shared
+                        args.python, title, count, plan, questions, shared, redis_port
                     )
             figures["results"].append(dataclasses.asdict(measured))
 

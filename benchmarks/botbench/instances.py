@@ -29,7 +29,14 @@ from benchmarks.botbench.process import (
 )
 from benchmarks.botbench.shared import Shared
 from benchmarks.botbench.workloads import TOKEN
-from benchmarks.measure import percentile, proc_cpu, proc_status, self_cpu
+from benchmarks.measure import (
+    cpu_between,
+    percentile,
+    proc_cpu,
+    proc_status,
+    processes_cpu,
+    self_cpu,
+)
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.processes import free_port
 
@@ -84,6 +91,7 @@ class Measured:
     cpu_ms: float  # the instances' CPU time (every process) per update, every round
     cpu_range_ms: tuple[float, float]  # the lowest and highest round's
     cpu_per_instance_s: list[float]  # over every round
+    servers_cpu_ms: float  # PostgreSQL's and Redis's processes, per update, whoever asked
     here_cpu_share: float  # this process (stand-in and load generator), cores used
     refused: int  # POSTs answered with a status Telegram retries
     unexpected: int  # sendMessage calls no question was waiting for
@@ -294,8 +302,16 @@ class Burst:
     wall_s: float
     cpu_s: list[float]  # per instance
     here_cpu_s: float  # this process
+    servers_cpu_s: float
     refused: int
     unexpected: int
+
+
+def servers_cpu(redis_port: int) -> dict[int, float]:
+    """CPU seconds so far of the PostgreSQL server's processes and of the Redis server on
+    `redis_port` (read whether or not the instances use them: for the configuration without
+    them, what the servers did for others meanwhile)."""
+    return processes_cpu("postgres") | processes_cpu("redis-server", f":{redis_port}")
 
 
 @dataclass
@@ -306,6 +322,7 @@ class Cluster:
     instances: list[Instance]
     hooks: Webhooks
     replies: Replies
+    redis_port: int
 
     async def converse(self, chat: int, updates: Sequence[bytes], latencies: list[float]) -> None:
         """One user's questions, each sent once the answer to the previous one has arrived."""
@@ -342,17 +359,20 @@ class Cluster:
         gc.collect()
         pids = [instance.process.proc.pid for instance in self.instances]
         cpu, here = [proc_cpu(pid) for pid in pids], self_cpu()
+        servers = servers_cpu(self.redis_port)
         started = time.perf_counter()
         latencies = await self.ask(talks)
         wall = time.perf_counter() - started
         cpu = [proc_cpu(pid) - before for pid, before in zip(pids, cpu, strict=True)]
         here = self_cpu() - here
+        servers_s = cpu_between(servers, servers_cpu(self.redis_port))
         await self.fake.wait_idle(quiet=0.2, timeout=REPLY_LIMIT)
         return Burst(
             latencies_ms=sorted(latencies),
             wall_s=wall,
             cpu_s=cpu,
             here_cpu_s=here,
+            servers_cpu_s=servers_s,
             refused=self.hooks.refused - refused,
             unexpected=self.replies.unexpected - unexpected,
         )
@@ -364,14 +384,19 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def running(
-    python: str, fake: FakeTelegram, root: Path, count: int, settings: dict[str, str]
+    python: str,
+    fake: FakeTelegram,
+    root: Path,
+    count: int,
+    settings: dict[str, str],
+    redis_port: int,
 ) -> AsyncIterator[Cluster]:
     instances = await start_instances(python, fake, root, count, settings)
     replies = Replies(fake)
     watcher = asyncio.create_task(replies.watch())
     try:
         async with Webhooks([i.url for i in instances]) as hooks:
-            yield Cluster(fake, instances, hooks, replies)
+            yield Cluster(fake, instances, hooks, replies, redis_port)
     finally:
         watcher.cancel()
         await stop_instances(instances)
@@ -401,6 +426,7 @@ async def measure(
     plan: Plan,
     questions: Sequence[str],
     shared: Shared | None,
+    redis_port: int,
 ) -> Measured:
     """`count` instances (sharing `shared`, else each on its own SQLite) started and warmed up
     (two questions from WARM_UP_USERS users per instance); then `plan.sequential` questions
@@ -421,7 +447,7 @@ async def measure(
                 env = bot_env(fake.url, root / "migrate" / "data", True, **settings)
                 migrated = await migrate(python, root / "migrate", env)
             progress(f"{title}: starting {count} instance(s) ...")
-            async with running(python, fake, root, count, settings) as cluster:
+            async with running(python, fake, root, count, settings, redis_port) as cluster:
                 await cluster.ask(conversations(fake, cycle, warm_users, 2))
                 await fake.wait_idle(quiet=0.2, timeout=REPLY_LIMIT)
                 progress(f"{title}: {plan.sequential} questions one at a time ...")
@@ -476,6 +502,9 @@ def summarise(
         "cpu_ms": sum(per_instance) / (plan.updates * len(bursts)) * 1000,
         "cpu_range_ms": (min(cpu_rounds), max(cpu_rounds)),
         "cpu_per_instance_s": per_instance,
+        "servers_cpu_ms": sum(b.servers_cpu_s for b in bursts)
+        / (plan.updates * len(bursts))
+        * 1000,
         "here_cpu_share": sum(b.here_cpu_s for b in bursts) / sum(b.wall_s for b in bursts),
         "refused": sum(b.refused for b in bursts),
         "unexpected": sum(b.unexpected for b in bursts),
