@@ -248,10 +248,10 @@ def write(update_docs: bool) -> list[Path]:
     text = compose()
     instances = _read(INSTANCES)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    summary = text
+    parts = [text] if text.strip() else []
     if instances is not None:
-        summary += "\nSeveral instances, " + instances_section(instances)
-    SUMMARY.write_text(summary, encoding="utf-8")
+        parts.append("Several instances:\n\n" + instances_section(instances))
+    SUMMARY.write_text("\n".join(parts), encoding="utf-8")
     written = [SUMMARY]
     if update_docs:
         doc = DOC.read_text(encoding="utf-8")

@@ -88,7 +88,7 @@ class Measured:
     sequential: int
     seq_p50_ms: float  # the same, one question at a time
     seq_p99_ms: float
-    cpu_ms: float  # the instances' CPU time (every process) per update, every round
+    cpu_ms: float  # the instances' CPU time, summed, per update over every round
     cpu_range_ms: tuple[float, float]  # the lowest and highest round's
     cpu_per_instance_s: list[float]  # over every round
     servers_cpu_ms: float  # PostgreSQL's and Redis's processes, per update, whoever asked
