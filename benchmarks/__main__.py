@@ -4,6 +4,7 @@
    setting, the settings alternated (the setting is the process's: aiogram is imported once);
 2. its floor, http and startup parts, the bot processes started with each setting;
 3. the scale benchmark;
+4. the several-instances benchmark (webhook instances on SQLite, and on PostgreSQL + Redis);
 
 then the summary, benchmarks/results/performance-latest.md.
 
@@ -59,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             AIOGRAM_DEFERRED_IMPORT="true",
         )
         _run(["benchmarks.bench_scale", *(["--runs", "1"] if args.quick else [])])
+        _run(["benchmarks.bench_instances", *quick])
     for path in summary.write(args.update_docs):
         print(f"written to {path.relative_to(PROJECT_ROOT)}")
     return 0

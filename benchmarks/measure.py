@@ -35,6 +35,31 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def processes_cpu(name: str, cmdline_has: str = "") -> dict[int, float]:
+    """CPU seconds so far of every process called `name` (its comm) whose command line
+    contains `cmdline_has`: a server's processes, readable from /proc whoever owns them."""
+    found: dict[int, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text(encoding="utf-8").strip() != name:
+                continue
+            if cmdline_has and cmdline_has not in (proc / "cmdline").read_text("utf-8", "replace"):
+                continue
+            found[int(proc.name)] = proc_cpu(int(proc.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two `processes_cpu` readings by the processes in both: one
+    that ended meanwhile takes its CPU time with it, so it is left out rather than counted
+    negative."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+
+
 def self_cpu() -> float:
     """User + system CPU seconds of this process, every thread."""
     usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -4,7 +4,8 @@
 In-process figures come from `inprocess-<setting>-<n>.json` (one `bench_bot --only in-process`
 run each, the two AIOGRAM_DEFERRED_IMPORT settings alternated): each figure is the median over
 the runs of a setting. The process figures come from `bot-latest.json`, the scale ones from
-`scale-latest.json`."""
+`scale-latest.json`, the several-instances ones (a section of their own) from
+`instances-latest.json`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bench_instances import NAME as INSTANCES_NAME
+from benchmarks.bench_instances import section as instances_section
 from benchmarks.bench_scale import FIGURES as SCALE_FIGURES
 from benchmarks.bench_scale import scale_table
 from benchmarks.targets import CPU_BAR_MS, P99_BAR_MS, RSS_BAR_MB, STARTUP_BAR_S, headroom
@@ -26,6 +29,9 @@ SUMMARY = RESULTS / "performance-latest.md"
 DOC = PROJECT_ROOT / "docs" / "performance.md"
 BEGIN = "<!-- figures: begin (written by python -m benchmarks --update-docs) -->"
 END = "<!-- figures: end -->"
+INSTANCES = RESULTS / f"{INSTANCES_NAME}.json"
+INSTANCES_BEGIN = "<!-- instances: begin (written by python -m benchmarks --update-docs) -->"
+INSTANCES_END = "<!-- instances: end -->"
 SETTINGS = ("true", "false")
 WORKLOADS = ("text", "buttons", "mix")
 
@@ -218,17 +224,41 @@ def compose() -> str:
     return "\n".join(parts).strip() + "\n"
 
 
+def replace_section(doc: str, begin: str, end: str, text: str) -> str:
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    if not pattern.search(doc):
+        raise RuntimeError(f"{DOC} has no {begin} ... {end} section")
+    return pattern.sub(lambda _: f"{begin}\n{text}{end}", doc)
+
+
+def write_instances_section() -> Path:
+    """DOC's several-instances section, from the latest instances results."""
+    figures = _read(INSTANCES)
+    if figures is None:
+        raise RuntimeError(f"no {INSTANCES.name}: run python -m benchmarks.bench_instances")
+    doc = DOC.read_text(encoding="utf-8")
+    text = instances_section(figures)
+    DOC.write_text(replace_section(doc, INSTANCES_BEGIN, INSTANCES_END, text), encoding="utf-8")
+    return DOC
+
+
 def write(update_docs: bool) -> list[Path]:
-    """SUMMARY always; DOC's marked section too when `update_docs`."""
+    """SUMMARY always; DOC's marked sections too when `update_docs`, each only from results
+    that exist (a part not run leaves its figures in the document as they were)."""
     text = compose()
+    instances = _read(INSTANCES)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    SUMMARY.write_text(text, encoding="utf-8")
+    parts = [text] if text.strip() else []
+    if instances is not None:
+        parts.append("Several instances:\n\n" + instances_section(instances))
+    SUMMARY.write_text("\n".join(parts), encoding="utf-8")
     written = [SUMMARY]
     if update_docs:
         doc = DOC.read_text(encoding="utf-8")
-        pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
-        if not pattern.search(doc):
-            raise RuntimeError(f"{DOC} has no {BEGIN} ... {END} section")
-        DOC.write_text(pattern.sub(lambda _: f"{BEGIN}\n{text}{END}", doc), encoding="utf-8")
+        if _read(BOT) is not None or _read(SCALE_FIGURES) is not None:
+            doc = replace_section(doc, BEGIN, END, text)
+        if instances is not None:
+            doc = replace_section(doc, INSTANCES_BEGIN, INSTANCES_END, instances_section(instances))
+        DOC.write_text(doc, encoding="utf-8")
         written.append(DOC)
     return written

@@ -52,20 +52,22 @@ def bot_env(api_url: str, data_dir: Path, deferred: bool, **settings: str) -> di
 
 @dataclass
 class BotProcess:
-    """`python -m bot run`, started in a directory of its own (no `.env`), its stdout and
-    stderr in a file there (never a pipe that could fill up)."""
+    """`python -m bot run` (or another mode), started in a directory of its own (no `.env`),
+    its stdout and stderr in a file there (never a pipe that could fill up)."""
 
     proc: asyncio.subprocess.Process
     log: Path
     spawned: float
 
     @classmethod
-    async def spawn(cls, python: str, workdir: Path, env: dict[str, str]) -> BotProcess:
+    async def spawn(
+        cls, python: str, workdir: Path, env: dict[str, str], mode: str = "run"
+    ) -> BotProcess:
         log = workdir / "bot.log"
         with log.open("wb") as out:
             spawned = time.perf_counter()
             proc = await asyncio.create_subprocess_exec(
-                python, "-m", "bot", "run", cwd=workdir, env=env, stdout=out, stderr=out
+                python, "-m", "bot", mode, cwd=workdir, env=env, stdout=out, stderr=out
             )
         return cls(proc, log, spawned)
 
