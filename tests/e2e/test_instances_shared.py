@@ -9,8 +9,6 @@ Redis storage and events isolation): it passes once those branches are merged.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,8 +23,9 @@ from bot.settings import Settings
 from bot.support.handoff import FailureStreak
 from bot.telegram.handlers.common import remember
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.instances import migrate, stored_questions
 from tests.support.live_polling import shown, until
-from tests.support.processes import TOKEN, WebhookInstance, bot_env, start_instances
+from tests.support.processes import TOKEN, WebhookInstance, start_instances
 
 LAN = 111
 
@@ -40,21 +39,6 @@ def assistant() -> Assistant:
 async def fake() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram(token=TOKEN) as server:
         yield server
-
-
-def migrate(workdir: Path, database_url: str) -> None:
-    """`python -m bot migrate`, as an operator runs it before starting the instances."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "migrate"],
-        cwd=workdir,
-        env=bot_env(DATABASE_URL=database_url, DATA_DIR=str(workdir / "data")),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.fixture
@@ -82,17 +66,6 @@ async def three(
         for instance in instances:
             if instance.process.proc.poll() is None:
                 await instance.process.stop()
-
-
-async def stored_questions(database_url: str) -> Counter[str]:
-    import asyncpg
-
-    db = await asyncpg.connect(database_url)
-    try:
-        rows = await db.fetch("SELECT text FROM questions")
-    finally:
-        await db.close()
-    return Counter(row["text"] for row in rows)
 
 
 async def conversation(assistant: Assistant, questions: list[str]) -> list[str]:
