@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from bot import texts
+from bot.support.handoff import PEER_HEARTBEAT
 from bot.telegram.keyboards import RateCb
 from tests.support.fake_telegram import Call, FakeTelegram, WebhookDelivery
 from tests.support.instances import migrate, stored_questions
-from tests.support.live_polling import seen, shown
+from tests.support.live_polling import seen, shown, until
 from tests.support.processes import TOKEN, WebhookInstance, start_instances
 from tests.support.redis_server import own_redis
 
@@ -343,3 +344,71 @@ async def test_a_redis_restart_mid_conversation_loses_no_handoff_and_no_question
     asked = await stored_questions(postgres_url)
     for question in before + during + after:
         assert asked[question] == 1, (question, asked)
+
+
+def copied_to_topic(fake: FakeTelegram, topic: int) -> list[str]:
+    """The customer's messages as the operators see them in the topic, in order."""
+    texts_seen = []
+    for call in fake.calls:
+        if call.method == "copyMessage" and to(OPS)(call) and call.status == 200:
+            assert call.params["message_thread_id"] == topic
+            relayed = fake.message(OPS, call.result["message_id"])
+            assert relayed is not None
+            texts_seen.append(str(relayed["text"]))
+    return texts_seen
+
+
+async def instances_announced(redis_url: str) -> int:
+    """How many instances have told the restarted Redis that they are alive (a heartbeat
+    each, beaten every PEER_HEARTBEAT seconds, a live one's relays never taken from it)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        return len([key async for key in client.scan_iter(match="bot:lease:instance:*")])
+    finally:
+        await client.aclose()
+
+
+async def test_what_waits_for_the_operators_is_sent_once_across_a_redis_restart(
+    fake: FakeTelegram, tmp_path: Path, postgres_url: str
+) -> None:
+    written = [f"Tin nhắn số {n} của Lan" for n in range(1, 7)]
+    last = [f"Tin cuối {n}" for n in range(1, 4)]
+    async with (
+        own_redis() as redis,
+        three_instances(fake, tmp_path, postgres_url, redis.url, "bot") as three,
+        fake.deliver_webhooks([i.url for i in three]) as delivery,
+    ):
+        desk = Desk(fake, delivery)
+        started = await desk.customer_says("cho tôi gặp nhân viên")
+        assert seen(started) == texts.HANDOFF_STARTED
+        card = await fake.wait_for("sendMessage", to(OPS), timeout=WAIT)
+        topic: int = card.params["message_thread_id"]
+
+        # Telegram is slow for a while: every instance is sending one of Lan's messages to
+        # the topic, the others wait in the queues of the instances that got them.
+        fake.hold("copyMessage")
+        for text in written:
+            await desk.delivered(fake.user_text(text, user_id=LAN))
+        await until(lambda: len([c for c in fake.calls if c.method == "copyMessage"]) == 3)
+
+        await redis.stop()
+        await redis.start()  # empty: the instances' heartbeats are gone with the rest
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 3 * PEER_HEARTBEAT
+        while await instances_announced(redis.url) < 3:
+            assert loop.time() < deadline, "the instances never beat again"
+            await asyncio.sleep(0.1)
+        fake.release("copyMessage")
+
+        # One more message through each instance: each sends its queue in order, so once the
+        # three are in the topic, everything queued before them has been sent.
+        for text in last:
+            await desk.delivered(fake.user_text(text, user_id=LAN))
+        await until(lambda: set(last) <= set(copied_to_topic(fake, topic)), within=WAIT)
+        await fake.wait_idle(timeout=WAIT)
+
+    assert len(desk.instances_used()) == 3
+    relayed = copied_to_topic(fake, topic)
+    assert sorted(relayed) == sorted(written + last), relayed  # each one once
