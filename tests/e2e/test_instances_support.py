@@ -412,3 +412,30 @@ async def test_what_waits_for_the_operators_is_sent_once_across_a_redis_restart(
     assert len(desk.instances_used()) == 3
     relayed = copied_to_topic(fake, topic)
     assert sorted(relayed) == sorted(written + last), relayed  # each one once
+
+
+async def test_a_customers_quick_messages_reach_the_topic_in_order_while_telegram_is_slow(
+    fake: FakeTelegram, tmp_path: Path, postgres_url: str, redis_service: tuple[str, str]
+) -> None:
+    url, prefix = redis_service
+    written = [f"Tin nhắn số {n} của Lan" for n in range(1, 7)]
+    async with (
+        three_instances(fake, tmp_path, postgres_url, url, prefix) as three,
+        fake.deliver_webhooks([i.url for i in three]) as delivery,
+    ):
+        desk = Desk(fake, delivery)
+        started = await desk.customer_says("cho tôi gặp nhân viên")
+        assert seen(started) == texts.HANDOFF_STARTED
+        card = await fake.wait_for("sendMessage", to(OPS), timeout=WAIT)
+        topic: int = card.params["message_thread_id"]
+
+        fake.hold("copyMessage")  # Telegram answers nothing for a moment
+        for text in written:
+            await desk.delivered(fake.user_text(text, user_id=LAN))
+        await until(lambda: any(c.method == "copyMessage" for c in fake.calls), within=WAIT)
+        fake.release("copyMessage")
+        await until(lambda: len(copied_to_topic(fake, topic)) >= len(written), within=WAIT)
+        await fake.wait_idle(timeout=WAIT)
+
+    assert len(desk.instances_used()) == 3
+    assert copied_to_topic(fake, topic) == written
