@@ -32,6 +32,7 @@ async def test_an_unreachable_redis_stops_the_start_with_one_line_naming_redis_u
         TELEGRAM_API_URL=fake.url,
         REDIS_URL=redis_url,
         WEBHOOK_URL="https://example.invalid/hook",
+        WEBHOOK_SECRET="shared-by-the-instances",  # required with REDIS_URL
         WEBHOOK_HOST="127.0.0.1",
         WEBHOOK_PORT=str(free_port()),
     )
