@@ -1,8 +1,9 @@
 """Three `python -m bot webhook` processes sharing PostgreSQL (DATABASE_URL) and Redis
 (REDIS_URL), the Bot API stand-in delivering Telegram's updates to them in turn: a live
-handoff works both ways whichever instance gets each message, flood control and the operators'
-group rate hold for the three together, and a Redis restarted mid-conversation costs at most
-follow-up context, never a handoff or a stored question."""
+handoff works both ways whichever instance gets each message (one topic, the customer's
+messages in the order written, each once), flood control and the operators' group rate hold
+for the three together, and a Redis restarted mid-conversation costs at most follow-up
+context, never a handoff, a relayed message or a stored question."""
 
 from __future__ import annotations
 
