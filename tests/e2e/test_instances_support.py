@@ -440,3 +440,35 @@ async def test_a_customers_quick_messages_reach_the_topic_in_order_while_telegra
 
     assert len(desk.instances_used()) == 3
     assert copied_to_topic(fake, topic) == written
+
+
+async def test_asking_for_a_person_and_writing_on_at_once_opens_one_topic_with_one_card(
+    fake: FakeTelegram, tmp_path: Path, postgres_url: str, redis_service: tuple[str, str]
+) -> None:
+    url, prefix = redis_service
+    written = ["cho tôi gặp nhân viên", "Mình cần tư vấn tuyển CMO", "Công ty mình 20 người"]
+    async with (
+        three_instances(fake, tmp_path, postgres_url, url, prefix) as three,
+        fake.deliver_webhooks([i.url for i in three]) as delivery,
+    ):
+        desk = Desk(fake, delivery)
+        for text in written:  # typed one after the other, without waiting for the bot
+            await desk.delivered(fake.user_text(text, user_id=LAN))
+        await until(lambda: len(copied_to_topic(fake, topic_of(fake))) >= 2, within=WAIT)
+        await fake.wait_idle(timeout=WAIT)
+
+    assert len(desk.instances_used()) == 3
+    assert shown(fake, LAN) == [texts.HANDOFF_STARTED]
+    assert len(fake.topics(OPS)) == 1
+    topic = topic_of(fake)
+    cards = [c for c in fake.sent_messages(OPS) if texts.OPERATOR_CARD_HINT in seen(c)]
+    assert len(cards) == 1
+    assert cards[0].params["message_thread_id"] == topic
+    copies = [c for c in fake.calls if c.method == "copyMessage" and to(OPS)(c)]
+    assert fake.calls.index(cards[0]) < fake.calls.index(copies[0])  # the card first
+    assert copied_to_topic(fake, topic) == written[1:]
+
+
+def topic_of(fake: FakeTelegram) -> int:
+    """The operators' group's only topic (-1 while there is none)."""
+    return next(iter(fake.topics(OPS)), -1)
