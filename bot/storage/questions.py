@@ -20,6 +20,7 @@ from bot.storage.database import DAY, Database, Row, StorageClosed, Tx
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # a Telegram message is at most 4,096 characters
+UPDATE_IDS_KEPT = 2 * DAY  # a question's update id: long enough to recognise a redelivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,9 +206,17 @@ class Questions(Database):
         """Delete the texts of questions older than ``retention_days``, and the chat ids of
         handoffs closed before then (with the topics no handoff refers to any more); how many
         question texts were deleted."""
-        cutoff = (time.time() if now is None else now) - self.retention_days * DAY
+        now = time.time() if now is None else now
+        cutoff = now - self.retention_days * DAY
 
         def update(db: Tx) -> tuple[int, int]:
+            # Telegram delivers an update again within a day at most, and numbers updates anew
+            # (at random) after a quiet week: an old update id must not match a new one.
+            db.execute(
+                "UPDATE questions SET update_id = NULL"
+                " WHERE at < :forget AND update_id IS NOT NULL",
+                {"forget": now - UPDATE_IDS_KEPT},
+            )
             texts = db.execute(
                 "UPDATE questions SET text = NULL WHERE at < :cutoff AND text IS NOT NULL",
                 {"cutoff": cutoff},

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -196,13 +196,20 @@ class Conversation:
     group with `chat_id`."""
 
     def __init__(
-        self, dp: Dispatcher, bot: Bot, session: RecordingSession, user_id: int = LAN
+        self,
+        dp: Dispatcher,
+        bot: Bot,
+        session: RecordingSession,
+        user_id: int = LAN,
+        update_ids: Iterator[int] | None = None,
     ) -> None:
+        """`update_ids`: shared by conversations with instances of one bot (one Telegram
+        numbers the updates of a bot)."""
         self.dp = dp
         self.bot = bot
         self.session = session
         self.user_id = user_id
-        self._update_ids = itertools.count(1)
+        self._update_ids = itertools.count(1) if update_ids is None else update_ids
         self._message_ids = itertools.count(1)
         self.bot_messages: list[Message] = []
 

@@ -5,6 +5,7 @@ either of them. Whichever instance gets a message, the conversation goes on as w
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -52,18 +53,23 @@ def assistant() -> Assistant:
     return build_assistant(settings())
 
 
+UPDATE_IDS = itertools.count(1)  # one Telegram: its update ids, for every instance
+
+
 async def instance(
     config: Settings,
     assistant: Assistant,
     storage: Storage,
     session: RecordingSession | None = None,
 ) -> Conversation:
-    """Lan talking to one instance: its own dispatcher and Bot, the shared Redis and database."""
+    """Lan talking to one instance: its own dispatcher and Bot, the shared Redis and database;
+    the updates numbered by one Telegram, whichever instance gets them."""
     session = RecordingSession() if session is None else session
     bot = build_bot(config, session=session)
     await bot.me()
     session.calls.clear()
-    return Conversation(build_dispatcher(config, assistant, storage), bot, session, LAN)
+    dp = build_dispatcher(config, assistant, storage)
+    return Conversation(dp, bot, session, LAN, update_ids=UPDATE_IDS)
 
 
 async def close(*instances: Conversation) -> None:
@@ -217,7 +223,6 @@ async def test_quick_messages_spread_over_two_instances_are_answered_in_order(
     sent: list[str] = []
     a = await instance(config, assistant, storage, GatedSession(sent))
     b = await instance(config, assistant, storage, GatedSession(sent))
-    b._update_ids = a._update_ids  # one Telegram numbers the updates both instances get
     cluster: Cluster = a.dp["cluster"]
     line = ChatLocks(cluster).line(a.bot.id, LAN)
     questions = ["CSO là gì?", "CMO là gì?", "CSO cần kỹ năng gì?", "CMO cần kỹ năng gì?"] * 2

@@ -1021,3 +1021,15 @@ async def test_a_question_delivered_again_in_the_same_update_is_stored_once(
         assert [r.id for r in await storage.recent_questions(7)] == [first]
     finally:
         await storage.close()
+
+
+async def test_the_retention_purge_forgets_old_update_ids(database: BotDatabase) -> None:
+    storage = await database.open()
+    try:
+        old = await storage.record_question(7, "CSO là gì?", ANSWER, at=NOON, update_id=5)
+        await storage.purge_expired(now=NOON + 3 * DAY)
+        # Telegram numbers updates anew after a quiet week: the same number is a new update.
+        new = await storage.record_question(7, "CMO là gì?", ANSWER, at=NOON + 8 * DAY, update_id=5)
+        assert new != old
+    finally:
+        await storage.close()
