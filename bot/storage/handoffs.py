@@ -200,6 +200,34 @@ class Handoffs(Database):
             rows = await self._rows(f"{select} WHERE owner = :owner ORDER BY id", {"owner": owner})
         return [PendingRelay(r["id"], r["chat_id"], r["kind"], r["payload"]) for r in rows]
 
+    async def relay_is_owned(self, relay_id: int, owner: str) -> bool:
+        """Whether relay ``relay_id`` is still queued, as ``owner``'s (not taken over)."""
+        row = await self._one(
+            "SELECT 1 FROM operator_relays WHERE id = :id AND owner = :owner",
+            {"id": relay_id, "owner": owner},
+        )
+        return row is not None
+
+    async def earlier_relay_elsewhere(self, chat_id: int, relay_id: int, owner: str) -> bool:
+        """Whether something for the same customer, queued before ``relay_id``, waits with
+        another instance (or with none): it must reach the topic first."""
+        row = await self._one(
+            "SELECT 1 FROM operator_relays WHERE chat_id = :chat_id AND id < :id"
+            " AND (owner IS NULL OR owner != :owner) LIMIT 1",
+            {"chat_id": chat_id, "id": relay_id, "owner": owner},
+        )
+        return row is not None
+
+    async def give_up_relays(self, owner: str) -> int:
+        """``owner`` stops: what it queued and did not send is anyone's (owner NULL); how many."""
+
+        def update(db: Tx) -> int:
+            return db.execute(
+                "UPDATE operator_relays SET owner = NULL WHERE owner = :owner", {"owner": owner}
+            ).rowcount
+
+        return await self._write(update)
+
     async def relay_owners(self) -> set[str | None]:
         """The instances that have something queued (None: queued before owners were kept)."""
         rows = await self._rows("SELECT DISTINCT owner FROM operator_relays")

@@ -65,6 +65,14 @@ CUSTOMER_QUEUE_LIMIT = 30
 # Several instances: seconds between heartbeats; an instance silent for three is gone, and what
 # it left queued for the operators is taken over by a live one.
 PEER_HEARTBEAT = 10.0
+# An instance is taken to be gone once its heartbeat has been missing this many heartbeats in a
+# row: a Redis restarted empty loses every heartbeat, and the live instances beat again within
+# one.
+PEER_GONE_AFTER = 2.5
+# Seconds a customer's message waits while an earlier one of theirs, queued by another instance,
+# has not reached the topic yet (their order), at most; then it goes anyway.
+ORDER_WAIT = 30.0
+ORDER_POLL = 0.1  # seconds between looks at whether the earlier message has gone
 RETRY_MAX_DELAY = 60.0  # seconds between attempts while the Bot API is unreachable, at most
 CARD_QUESTIONS = 5
 CARD_QUESTION_CHARS = 200
@@ -315,6 +323,7 @@ class HandoffDesk:
         self.peers = peers
         self._locks = _LocalLocks()
         self._sending: int | None = None  # the relay being sent: not in the queue meanwhile
+        self._missing: dict[str, float] = {}  # instances without a heartbeat: since when
         self.db = db
         self.assistant = assistant
         self.timeout = timeout
@@ -361,7 +370,13 @@ class HandoffDesk:
                 await task
         self._tasks = []
         if self.peers is not None:
-            await self.peers.leave()  # what is left here is taken over at once, not in a minute
+            # What is left here is anyone's at once, not after this instance's heartbeat has run
+            # out.
+            try:
+                await self.db.give_up_relays(self.peers.me)
+            except StorageError as exc:
+                logger.warning("operator queue: left to be taken over later (%s)", exc)
+            await self.peers.leave()
         kept = sum(1 for relay in self._relays if relay.id is not None)
         lost = len(self._relays) - kept
         if kept:
@@ -396,11 +411,17 @@ class HandoffDesk:
         many messages."""
         assert self.peers is not None
         me = self.peers.me
-        gone = [
-            owner
-            for owner in await self.db.relay_owners()
-            if owner != me and (owner is None or not await self.peers.alive(owner))
-        ]
+        now = asyncio.get_running_loop().time()
+        gone: list[str | None] = []
+        for owner in await self.db.relay_owners():
+            if owner == me:
+                continue
+            if owner is None:  # queued before owners were kept
+                gone.append(owner)
+            elif await self.peers.alive(owner):
+                self._missing.pop(owner, None)
+            elif now - self._missing.setdefault(owner, now) >= PEER_GONE_AFTER * PEER_HEARTBEAT:
+                gone.append(owner)
         if not gone or not await self.db.take_over_relays(gone, me):
             return 0
         taken = await self._resume(await self.db.pending_relays(me))
@@ -419,6 +440,32 @@ class HandoffDesk:
                 logger.error("operator queue take-over: %s: %s", type(exc).__name__, exc)
             await asyncio.sleep(PEER_HEARTBEAT)
             await self.peers.beat(PEER_HEARTBEAT * 3)
+
+    async def _ready_to_send(self, relay: Relay) -> bool:
+        """Several instances: False when the relay is no longer this instance's (another took
+        it over); else once the customer's earlier messages queued elsewhere are sent (or
+        ORDER_WAIT has passed)."""
+        if self.peers is None or relay.id is None:
+            return True
+        me = self.peers.me
+        try:
+            if not await self.db.relay_is_owned(relay.id, me):
+                logger.info("operator queue: relay %d is another instance's now", relay.id)
+                return False
+            deadline = asyncio.get_running_loop().time() + ORDER_WAIT
+            while await self.db.earlier_relay_elsewhere(relay.chat_id, relay.id, me):
+                if asyncio.get_running_loop().time() > deadline:
+                    logger.warning(
+                        "operator queue: chat %s's earlier message still waits elsewhere;"
+                        " sending relay %d anyway",
+                        relay.chat_id,
+                        relay.id,
+                    )
+                    break
+                await asyncio.sleep(ORDER_POLL)
+        except StorageError as exc:  # the database cannot tell: sent rather than held
+            logger.warning("operator queue: relay %d sent unchecked (%s)", relay.id, exc)
+        return True
 
     def _topic_lock(self, chat_id: int) -> AbstractAsyncContextManager[None]:
         if self.peers is not None:
@@ -461,7 +508,8 @@ class HandoffDesk:
             relay = await self._relays.take()
             self._sending = relay.id
             try:
-                await self._deliver(bot, relay)
+                if await self._ready_to_send(relay):
+                    await self._deliver(bot, relay)
             except asyncio.CancelledError:
                 self._relays.put_back(relay)  # still in the database: sent after the restart
                 raise
