@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.cluster.redis import Cluster
+from bot.settings import Settings
 from bot.storage import Storage
 from bot.telegram.aiogram_import import import_aiogram
 from tests.support.databases import ENGINES, BotDatabase, postgres_test_database, sqlite_database
@@ -56,3 +58,16 @@ async def redis_service() -> AsyncIterator[tuple[str, str]]:
     where no server answers (a failure under BOT_TEST_REQUIRE_SERVICES=1)."""
     async with redis_prefix() as service:
         yield service
+
+
+@pytest.fixture
+async def clusters(redis_service: tuple[str, str]) -> AsyncIterator[tuple[Cluster, Cluster]]:
+    """Two instances' Redis clients on the test's own prefix, closed afterwards."""
+    url, prefix = redis_service
+    config = Settings(_env_file=None, redis_url=url, redis_prefix=prefix)
+    first, second = Cluster.from_settings(config), Cluster.from_settings(config)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()

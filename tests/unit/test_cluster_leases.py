@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-
-import pytest
+from collections.abc import Awaitable, Callable
 
 from bot.cluster.leases import Lease, under_lease
 from bot.cluster.redis import Cluster
@@ -15,27 +13,15 @@ from tests.support.conversation import settings
 from tests.support.redis_server import own_redis
 
 
-@pytest.fixture
-async def instances(redis_service: tuple[str, str]) -> AsyncIterator[tuple[Cluster, Cluster]]:
-    url, prefix = redis_service
-    config = settings(redis_url=url, redis_prefix=prefix)
-    first, second = Cluster.from_settings(config), Cluster.from_settings(config)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
-
-
 async def test_one_instance_holds_a_lease_until_it_gives_it_back(
-    instances: tuple[Cluster, Cluster],
+    clusters: tuple[Cluster, Cluster],
 ) -> None:
-    a, b = Lease(instances[0], "purge"), Lease(instances[1], "purge")
+    a, b = Lease(clusters[0], "purge"), Lease(clusters[1], "purge")
 
     assert await a.hold(60)
     assert not await b.hold(60)
     assert await a.hold(60)  # renewed by its holder
-    assert await Lease(instances[1], "another job").hold(60)  # each job has its own
+    assert await Lease(clusters[1], "another job").hold(60)  # each job has its own
 
     await a.release()
 
@@ -44,9 +30,9 @@ async def test_one_instance_holds_a_lease_until_it_gives_it_back(
 
 
 async def test_a_lease_lasts_its_ttl_from_the_last_renewal(
-    instances: tuple[Cluster, Cluster],
+    clusters: tuple[Cluster, Cluster],
 ) -> None:
-    cluster = instances[0]
+    cluster = clusters[0]
     lease = Lease(cluster, "purge")
     await lease.hold(5)
 
@@ -56,7 +42,7 @@ async def test_a_lease_lasts_its_ttl_from_the_last_renewal(
 
 
 async def test_of_two_instances_running_a_job_one_runs_each_round(
-    instances: tuple[Cluster, Cluster],
+    clusters: tuple[Cluster, Cluster],
 ) -> None:
     rounds: Counter[str] = Counter()
     enough = asyncio.Event()
@@ -71,7 +57,7 @@ async def test_of_two_instances_running_a_job_one_runs_each_round(
 
     tasks = [
         asyncio.create_task(under_lease(Lease(cluster, "timeouts"), 0.01, job(name), name))
-        for name, cluster in zip(("a", "b"), instances, strict=True)
+        for name, cluster in zip(("a", "b"), clusters, strict=True)
     ]
     await enough.wait()
     for task in tasks:
@@ -80,7 +66,7 @@ async def test_of_two_instances_running_a_job_one_runs_each_round(
             await task
 
     assert len(rounds) == 1, rounds  # all rounds by the instance that took the lease first
-    assert not await instances[0].client.exists(instances[0].key("lease", "timeouts"))
+    assert not await clusters[0].client.exists(clusters[0].key("lease", "timeouts"))
 
 
 async def test_while_redis_is_away_no_instance_runs_a_round_and_then_one_does() -> None:

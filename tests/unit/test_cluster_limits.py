@@ -3,10 +3,6 @@ made for every instance together (a real Redis; each test has its own key prefix
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from bot.cluster.limits import DROP, NOTICE, PASS, SharedBuckets, SharedWindow
 from bot.cluster.redis import Cluster
 from tests.support.conversation import settings
@@ -17,27 +13,14 @@ GROUP = -100777
 SLOW = 0.0001  # tokens a second: none come back during a test
 
 
-@pytest.fixture
-async def instances(redis_service: tuple[str, str]) -> AsyncIterator[tuple[Cluster, Cluster]]:
-    """Two instances' clients on the same Redis and prefix."""
-    url, prefix = redis_service
-    config = settings(redis_url=url, redis_prefix=prefix)
-    first, second = Cluster.from_settings(config), Cluster.from_settings(config)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
-
-
 def buckets(cluster: Cluster, burst: int = 5, group_burst: int = 3) -> SharedBuckets:
     return SharedBuckets(cluster, SLOW, burst, SLOW, group_burst)
 
 
 async def test_a_burst_passes_then_one_notice_then_silence_across_instances(
-    instances: tuple[Cluster, Cluster],
+    clusters: tuple[Cluster, Cluster],
 ) -> None:
-    a, b = buckets(instances[0]), buckets(instances[1])
+    a, b = buckets(clusters[0]), buckets(clusters[1])
 
     verdicts = [await (a if n % 2 else b).verdict(LAN, None, None) for n in range(8)]
 
@@ -50,9 +33,9 @@ async def test_a_burst_passes_then_one_notice_then_silence_across_instances(
 
 
 async def test_an_album_is_one_message_on_whichever_instance_its_items_arrive(
-    instances: tuple[Cluster, Cluster],
+    clusters: tuple[Cluster, Cluster],
 ) -> None:
-    a, b = buckets(instances[0], burst=2), buckets(instances[1], burst=2)
+    a, b = buckets(clusters[0], burst=2), buckets(clusters[1], burst=2)
 
     items = [await (a if n % 2 else b).verdict(LAN, None, "holiday") for n in range(10)]
     assert items == [(PASS, "sender")] * 10
@@ -62,9 +45,9 @@ async def test_an_album_is_one_message_on_whichever_instance_its_items_arrive(
 
 
 async def test_a_group_has_one_allowance_for_all_its_members_and_all_instances(
-    instances: tuple[Cluster, Cluster],
+    clusters: tuple[Cluster, Cluster],
 ) -> None:
-    a, b = buckets(instances[0], burst=5, group_burst=3), buckets(instances[1], group_burst=3)
+    a, b = buckets(clusters[0], burst=5, group_burst=3), buckets(clusters[1], group_burst=3)
 
     assert [await a.verdict(LAN, GROUP, None) for _ in range(2)] == [(PASS, "sender")] * 2
     assert await b.verdict(MINH, GROUP, None) == (PASS, "sender")  # the group's third
@@ -73,8 +56,8 @@ async def test_a_group_has_one_allowance_for_all_its_members_and_all_instances(
     assert await b.verdict(NEWCOMER, None, None) == (PASS, "sender")  # in private: their own
 
 
-async def test_an_idle_bucket_vanishes_from_redis(instances: tuple[Cluster, Cluster]) -> None:
-    cluster = instances[0]
+async def test_an_idle_bucket_vanishes_from_redis(clusters: tuple[Cluster, Cluster]) -> None:
+    cluster = clusters[0]
     shared = SharedBuckets(cluster, rate=1.0, burst=5, group_rate=1.0, group_burst=5)
     await shared.verdict(LAN, None, None)
 
@@ -84,9 +67,9 @@ async def test_an_idle_bucket_vanishes_from_redis(instances: tuple[Cluster, Clus
 
 
 async def test_the_operators_rate_is_one_window_for_every_instance(
-    instances: tuple[Cluster, Cluster],
+    clusters: tuple[Cluster, Cluster],
 ) -> None:
-    a, b = SharedWindow(instances[0], limit=3), SharedWindow(instances[1], limit=3)
+    a, b = SharedWindow(clusters[0], limit=3), SharedWindow(clusters[1], limit=3)
 
     assert [await a.try_acquire(), await b.try_acquire(), await a.try_acquire()] == [0, 0, 0]
     wait = await b.try_acquire()

@@ -3,8 +3,6 @@ the same on whichever instance the next message arrives (a real Redis)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.cluster.redis import Cluster
@@ -18,17 +16,9 @@ GROUP = -100777
 
 
 @pytest.fixture
-async def instances(
-    redis_service: tuple[str, str],
-) -> AsyncIterator[tuple[SharedChatState, SharedChatState]]:
-    url, prefix = redis_service
-    config = settings(redis_url=url, redis_prefix=prefix)
-    first, second = Cluster.from_settings(config), Cluster.from_settings(config)
-    try:
-        yield SharedChatState(first, BOT_ID, 600), SharedChatState(second, BOT_ID, 600)
-    finally:
-        await first.close()
-        await second.close()
+def instances(clusters: tuple[Cluster, Cluster]) -> tuple[SharedChatState, SharedChatState]:
+    first, second = clusters
+    return SharedChatState(first, BOT_ID, 600), SharedChatState(second, BOT_ID, 600)
 
 
 async def test_a_follow_up_on_one_instance_continues_the_topic_answered_on_another(
