@@ -365,9 +365,13 @@ class HandoffDesk:
                 await asyncio.wait_for(self._idle.wait(), timeout=grace)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Bounded: a background task stuck past its cancellation must not hold the shutdown.
+        done, stuck = await asyncio.wait(self._tasks, timeout=grace) if self._tasks else ((), ())
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("live handoff: %s failed: %r", task.get_name(), task.exception())
+        for task in stuck:
+            logger.error("live handoff: %s did not stop in %s s", task.get_name(), grace)
         self._tasks = []
         if self.peers is not None:
             # What is left here is anyone's at once, not after this instance's heartbeat has run
